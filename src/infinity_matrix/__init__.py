@@ -1,0 +1,3 @@
+"""Infinity Matrix: a self-hosted shared-context hub for AI assistants."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,77 @@
+"""The one Settings object; the only module that reads the environment (prefix ``IMX_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8765
+
+
+class Settings(BaseSettings):
+    """Everything the hub and the CLI can be told from outside.
+
+    Every field is read from ``IMX_<FIELD>``; see the configuration table in README.md.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="IMX_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".infinity-matrix")
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "imx"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    bootstrap_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+    # Client side (CLI): where the hub is and which credential/workspace to use.
+    url: str | None = None
+    token: SecretStr | None = None
+    workspace: str | None = None
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "info"
+
+    max_value_bytes: int = 1024 * 1024
+    max_request_bytes: int = 2 * 1024 * 1024
+    rate_limit: str = "1200/minute"
+    login_rate_limit: str = "10/minute"
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 10.0
+    db_pool_recycle_seconds: int = 1800
+    group_commit_max: int = 256
+    group_commit_wait_ms: float = 2.0
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'imx.db'}"
+
+    @property
+    def effective_url(self) -> str:
+        return self.url or f"http://{self.host}:{self.port}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials.json"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.home / "secret_key"

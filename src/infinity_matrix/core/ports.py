@@ -1,0 +1,96 @@
+"""Ports the core needs from the outside world; ``storage/`` implements them.
+
+Every method may raise ``Unavailable`` when the database cannot be reached; other errors are
+named per method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from infinity_matrix.core.protocol.events import Event
+from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
+from infinity_matrix.security.records import ApiKeyRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PriorMessage:
+    """What an earlier write with the same ``client_msg_id`` appended."""
+
+    seq: int
+    type: str
+    subject: str
+
+
+class LogTransaction(Protocol):
+    """One open transaction on one workspace, holding the lock on its head row.
+
+    Commit order equals seq order because every appender takes this lock first.
+    """
+
+    workspace: str
+    epoch: str
+    head: int
+
+    async def prior_messages(self, client_msg_ids: Sequence[str]) -> dict[str, PriorMessage]: ...
+    async def load_entry(self, key: str) -> EntryRecord | None: ...
+    async def insert_events(self, events: Sequence[Event]) -> None: ...
+    async def set_head(self, head: int) -> None: ...
+    async def save_entry(self, entry: EntryRecord) -> None: ...
+    async def delete_entry(self, key: str) -> None: ...
+    async def save_member(self, member: MemberRecord) -> None: ...
+    async def delete_member(self, principal: str) -> None: ...
+    async def rename_workspace(self, name: str) -> None: ...
+    async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
+    async def revoke_api_key(self, key_id: str, at: datetime) -> bool: ...
+    async def clear_projections(self) -> None: ...
+
+
+class EventStore(Protocol):
+    """The log, its projections and the workspaces' head rows."""
+
+    def transaction(
+        self, workspace: str, *, create: WorkspaceRecord | None = None
+    ) -> AbstractAsyncContextManager[LogTransaction]:
+        """Open a write transaction; commits on clean exit, rolls back on error.
+
+        Raises ``NotFound`` (``workspace.not_found``) for an unknown workspace, or
+        ``Conflict`` (``workspace.exists``) when ``create`` names one that exists.
+        """
+        ...
+
+    async def get_workspace(self, workspace: str) -> WorkspaceRecord | None: ...
+    async def list_workspaces(self, ids: Sequence[str] | None = None) -> list[WorkspaceRecord]: ...
+    async def delete_workspace(self, workspace: str) -> bool: ...
+
+    async def read_events(
+        self,
+        workspace: str,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        subject: str | None = None,
+        before: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]: ...
+
+    def iter_events(self, workspace: str, *, batch: int = 1000) -> AsyncIterator[Event]: ...
+
+    async def get_entry(self, workspace: str, key: str) -> EntryRecord | None: ...
+    async def list_entries(
+        self, workspace: str, *, prefix: str = "", after_key: str | None = None, limit: int = 100
+    ) -> list[EntryRecord]: ...
+
+    async def get_member(self, workspace: str, principal: str) -> MemberRecord | None: ...
+    async def list_members(self, workspace: str) -> list[MemberRecord]: ...
+    async def memberships_of(self, principal: str) -> list[MemberRecord]: ...
+
+
+class EventPublisher(Protocol):
+    """Where committed events go for live delivery (the bus); called after commit."""
+
+    async def publish(self, events: Sequence[Event]) -> None: ...

@@ -1,0 +1,1 @@
+"""Message envelope and event types shared by every face of the hub."""

@@ -1,0 +1,73 @@
+"""Event records of the append-only log and the names of their types (past tense)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+WORKSPACE_CREATED = "workspace.created"
+CONTEXT_UPDATED = "context.updated"
+CONTEXT_DELETED = "context.deleted"
+MEMBER_ADDED = "member.added"
+MEMBER_REMOVED = "member.removed"
+KEY_CREATED = "key.created"
+KEY_REVOKED = "key.revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event decided by a command, before the log gives it a seq."""
+
+    type: str
+    subject: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a workspace's log: ``(workspace, seq)`` is dense and gapless."""
+
+    workspace: str
+    seq: int
+    id: str
+    type: str
+    subject: str
+    actor: str
+    source: str | None
+    client_msg_id: str | None
+    payload: dict[str, Any]
+    data: bytes | None
+    trace_id: str | None
+    recorded_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form used by REST, the CLI and the stream (bytes as base64)."""
+        return {
+            "workspace": self.workspace,
+            "seq": self.seq,
+            "id": self.id,
+            "type": self.type,
+            "subject": self.subject,
+            "actor": self.actor,
+            "source": self.source,
+            "client_msg_id": self.client_msg_id,
+            "payload": self.payload,
+            "data": base64.b64encode(self.data).decode() if self.data is not None else None,
+            "trace_id": self.trace_id,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+def context_subject(key: str) -> str:
+    return f"context/{key}"
+
+
+def member_subject(principal_id: str) -> str:
+    return f"member/{principal_id}"
+
+
+def key_subject(key_id: str) -> str:
+    return f"key/{key_id}"

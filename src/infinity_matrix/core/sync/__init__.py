@@ -1,0 +1,1 @@
+"""The sync engine: context documents, the event log's use cases, replay."""

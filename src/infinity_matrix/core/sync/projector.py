@@ -1,0 +1,109 @@
+"""Turns events into current state: the one place that says how each event changes projections.
+
+Live appends and replay both go through ``Projection.apply``, which is why a replay rebuilds
+exactly the state that live traffic built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from infinity_matrix.core.ports import LogTransaction
+from infinity_matrix.core.protocol import events as ev
+from infinity_matrix.core.records import EntryRecord, MemberRecord
+from infinity_matrix.core.sync.documents import Document
+
+_DELETED = None
+
+
+class Projection:
+    """Projection changes staged inside one log transaction, written once by ``flush``.
+
+    Entries touched several times in one batch are loaded once and written once.
+    """
+
+    def __init__(self, tx: LogTransaction) -> None:
+        self._tx = tx
+        self._entries: dict[str, EntryRecord | None] = {}
+        self._docs: dict[str, Document] = {}
+        self._dirty: set[str] = set()
+
+    async def entry(self, key: str) -> EntryRecord | None:
+        """The entry as of everything staged so far (None if absent or deleted)."""
+        if key not in self._entries:
+            self._entries[key] = await self._tx.load_entry(key)
+        return self._entries[key]
+
+    async def document(self, key: str) -> Document:
+        """The entry's live document; a new empty one when the entry does not exist."""
+        if key not in self._docs:
+            record = await self.entry(key)
+            self._docs[key] = Document(record.state if record else None)
+        return self._docs[key]
+
+    async def apply(self, event: ev.Event) -> None:
+        if event.type == ev.CONTEXT_UPDATED:
+            await self._apply_context_update(event)
+        elif event.type == ev.CONTEXT_DELETED:
+            key = event.subject.removeprefix("context/")
+            self._entries[key] = _DELETED
+            self._docs.pop(key, None)
+            self._dirty.add(key)
+        elif event.type == ev.MEMBER_ADDED:
+            member = MemberRecord(
+                workspace=event.workspace,
+                principal=event.payload["principal"],
+                role=event.payload["role"],
+                added_at=event.recorded_at,
+                added_by=event.actor,
+            )
+            await self._tx.save_member(member)
+        elif event.type == ev.MEMBER_REMOVED:
+            await self._tx.delete_member(event.payload["principal"])
+        elif event.type == ev.WORKSPACE_CREATED:
+            await self._tx.rename_workspace(event.payload["name"])
+        # key.* events are the audit trail of credentials kept outside projections.
+
+    async def _apply_context_update(self, event: ev.Event) -> None:
+        key = event.subject.removeprefix("context/")
+        record = await self.entry(key)
+        doc = await self.document(key)
+        if event.data:
+            doc.apply(event.data)
+        tags = event.payload.get("tags")
+        # Readable values and merged state are derived from the document once, in flush().
+        common = {
+            "seq": event.seq,
+            "size": event.payload.get("size", 0),
+            "updated_at": event.recorded_at,
+            "updated_by": event.actor,
+        }
+        if record is None:
+            record = EntryRecord(
+                workspace=event.workspace,
+                key=key,
+                kind=event.payload["kind"],
+                text=None,
+                data=None,
+                state=b"",
+                tags=list(tags or []),
+                created_at=event.recorded_at,
+                **common,
+            )
+        else:
+            record = replace(record, tags=list(tags) if tags is not None else record.tags, **common)
+        self._entries[key] = record
+        self._dirty.add(key)
+
+    async def flush(self) -> None:
+        for key in sorted(self._dirty):
+            record = self._entries[key]
+            if record is None:
+                await self._tx.delete_entry(key)
+                continue
+            doc = self._docs[key]
+            record.state = doc.state()
+            record.text = doc.text if record.kind == "text" else None
+            record.data = doc.data if record.kind == "json" else None
+            await self._tx.save_entry(record)
+        self._dirty.clear()

@@ -1,0 +1,52 @@
+"""The FastAPI application: middleware, error handlers and routers around one ``Hub``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from infinity_matrix import __version__
+from infinity_matrix.gateway.bodylimit import BodyLimitMiddleware
+from infinity_matrix.gateway.metricsmw import MetricsMiddleware
+from infinity_matrix.gateway.problems import install_problem_handlers
+from infinity_matrix.gateway.requestid import RequestIdMiddleware
+from infinity_matrix.gateway.routes import auth, context, events, health, keys, users, workspaces
+from infinity_matrix.hub import Hub
+
+DESCRIPTION = """Infinity Matrix keeps one living picture of a project and shares it with every
+assistant and person working on it. Authenticate with `Authorization: Bearer <API key or access
+token>`. Errors are `application/problem+json` with a stable `code`."""
+
+
+def create_app(hub: Hub, *, manage_hub: bool = True) -> FastAPI:
+    """Build the app; with ``manage_hub`` the app's lifespan starts and closes the hub."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_hub:
+            await hub.start()
+        try:
+            yield
+        finally:
+            if manage_hub:
+                await hub.close()
+
+    app = FastAPI(
+        title="Infinity Matrix",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.hub = hub
+    install_problem_handlers(app)
+    for module in (health, auth, users, workspaces, keys, context, events):
+        app.include_router(module.router)
+    # Outermost last: request id wraps metrics wraps the body limit wraps the app.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=hub.settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=hub.metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app

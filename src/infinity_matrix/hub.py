@@ -1,0 +1,137 @@
+"""The composition root: builds every service of the hub from ``Settings``; nothing else does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from infinity_matrix.config import Settings
+from infinity_matrix.core.audit import AuditService
+from infinity_matrix.core.authorization import Authorizer
+from infinity_matrix.core.bootstrap import Bootstrap
+from infinity_matrix.core.keys import KeyService
+from infinity_matrix.core.sync.context import ContextService
+from infinity_matrix.core.sync.log import EventLog
+from infinity_matrix.core.workspaces import WorkspaceService
+from infinity_matrix.observability.metrics import Metrics
+from infinity_matrix.security.identity import Authenticator, IdentityService
+from infinity_matrix.security.passwords import PasswordHasher
+from infinity_matrix.security.ratelimit import RateLimiter
+from infinity_matrix.security.tokens import TokenIssuer, load_or_create_secret
+from infinity_matrix.storage.bus.memory import MemoryBus
+from infinity_matrix.storage.credentials import SqlCredentialStore
+from infinity_matrix.storage.database import Database, PoolSettings
+from infinity_matrix.storage.events import SqlEventStore
+from infinity_matrix.storage.migrate import upgrade
+
+
+@dataclass(slots=True)
+class Hub:
+    """Every service of one hub node, wired together."""
+
+    settings: Settings
+    database: Database
+    store: SqlEventStore
+    credentials: SqlCredentialStore
+    bus: MemoryBus
+    log: EventLog
+    metrics: Metrics
+    authenticator: Authenticator
+    identity: IdentityService
+    workspaces: WorkspaceService
+    keys: KeyService
+    context: ContextService
+    audit: AuditService
+    rate_limiter: RateLimiter
+    login_limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
+        """Wire the services; opens no connection and writes nothing until ``start``."""
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = (
+            settings.secret_key.get_secret_value().encode()
+            if settings.secret_key
+            else load_or_create_secret(settings.secret_key_file)
+        )
+        database = Database(settings.effective_database_url, _pool(settings))
+        store = SqlEventStore(database)
+        credentials = SqlCredentialStore(database)
+        bus = MemoryBus()
+        metrics = Metrics()
+        metrics.add_pool_collector(database.pool_status)
+        log = EventLog(
+            store,
+            bus,
+            max_batch=settings.group_commit_max,
+            wait_seconds=settings.group_commit_wait_ms / 1000,
+            observer=lambda _size, events: metrics.observe_batch(e.type for e in events),
+        )
+        authorizer = Authorizer(store)
+        tokens = TokenIssuer(
+            secret, access_ttl=timedelta(seconds=settings.access_token_ttl_seconds)
+        )
+        identity = IdentityService(
+            credentials,
+            tokens,
+            hasher or PasswordHasher(),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+        limiter_uri = settings.redis_url or "async+memory://"
+        return cls(
+            settings=settings,
+            database=database,
+            store=store,
+            credentials=credentials,
+            bus=bus,
+            log=log,
+            metrics=metrics,
+            authenticator=Authenticator(credentials, tokens),
+            identity=identity,
+            workspaces=WorkspaceService(store, log, authorizer, identity.user_exists),
+            keys=KeyService(credentials, log, authorizer),
+            context=ContextService(
+                store, log, authorizer, max_value_bytes=settings.max_value_bytes
+            ),
+            audit=AuditService(store, authorizer),
+            rate_limiter=RateLimiter(
+                settings.rate_limit, storage_uri=limiter_uri, prefix=f"{settings.redis_prefix}:rl"
+            ),
+            login_limiter=RateLimiter(
+                settings.login_rate_limit,
+                storage_uri=limiter_uri,
+                prefix=f"{settings.redis_prefix}:login",
+            ),
+        )
+
+    async def start(self) -> None:
+        """Apply migrations, then set up a new database (workspace ``default`` and keys)."""
+        await upgrade(self.database)
+        token = self.settings.bootstrap_token
+        await Bootstrap(self.store, self.workspaces, self.keys).run(
+            token=token.get_secret_value() if token else None,
+            credentials_file=self.settings.credentials_file,
+            url=self.settings.effective_url,
+        )
+
+    async def ready(self) -> dict[str, str]:
+        """Checks the database, and Redis when configured; raises ``Unavailable``."""
+        await self.database.ping()
+        checks = {"database": "ok"}
+        if self.settings.redis_url:
+            await self.rate_limiter.check_ready()
+            checks["redis"] = "ok"
+        return checks
+
+    async def close(self) -> None:
+        await self.log.close()
+        await self.database.dispose()
+
+
+def _pool(settings: Settings) -> PoolSettings:
+    return PoolSettings(
+        size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        timeout=settings.db_pool_timeout_seconds,
+        recycle=settings.db_pool_recycle_seconds,
+    )

@@ -1,0 +1,1 @@
+"""Storage & cache layer: SQLAlchemy tables and repositories, migrations, blobs, bus."""
