@@ -125,6 +125,8 @@ class Hub:
 
     async def close(self) -> None:
         await self.log.close()
+        await self.rate_limiter.aclose()
+        await self.login_limiter.aclose()
         await self.database.dispose()
 
 

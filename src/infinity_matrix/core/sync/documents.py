@@ -54,7 +54,7 @@ class Document:
 
     @property
     def data(self) -> dict[str, Any]:
-        return {key: _plain(value) for key, value in self._data.to_py().items()}
+        return {key: _plain(value) for key, value in (self._data.to_py() or {}).items()}
 
     def set_text(self, value: str) -> bytes | None:
         """Make the text equal ``value`` by a character diff; return that change's update."""
@@ -195,8 +195,9 @@ def _pairs(numbers: Iterator[int]) -> dict[int, int]:
 
 def _text_edits(old: str, new: str) -> list[tuple[int, int, str]]:
     """Return (start, stop, replacement) edits over ``old`` in code points, in ascending order."""
-    prefix = len(os.path.commonprefix([old, new]))
-    suffix = len(os.path.commonprefix([old[prefix:][::-1], new[prefix:][::-1]]))
+    # commonprefix compares character by character, which is what we want here.
+    prefix = len(os.path.commonprefix([old, new]))  # noqa: RUF071
+    suffix = len(os.path.commonprefix([old[prefix:][::-1], new[prefix:][::-1]]))  # noqa: RUF071
     a, b = old[prefix : len(old) - suffix], new[prefix : len(new) - suffix]
     if len(a) + len(b) <= _CHAR_DIFF_LIMIT:
         return _char_edits(a, b, prefix)
