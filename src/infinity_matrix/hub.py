@@ -18,6 +18,7 @@ from infinity_matrix.security.identity import Authenticator, IdentityService
 from infinity_matrix.security.passwords import PasswordHasher
 from infinity_matrix.security.ratelimit import RateLimiter
 from infinity_matrix.security.tokens import TokenIssuer, load_or_create_secret
+from infinity_matrix.storage.blobs import LocalBlobStore
 from infinity_matrix.storage.bus.memory import MemoryBus
 from infinity_matrix.storage.credentials import SqlCredentialStore
 from infinity_matrix.storage.database import Database, PoolSettings
@@ -34,6 +35,7 @@ class Hub:
     store: SqlEventStore
     credentials: SqlCredentialStore
     bus: MemoryBus
+    blobs: LocalBlobStore
     log: EventLog
     metrics: Metrics
     authenticator: Authenticator
@@ -84,6 +86,7 @@ class Hub:
             store=store,
             credentials=credentials,
             bus=bus,
+            blobs=LocalBlobStore(database, settings.blob_dir),
             log=log,
             metrics=metrics,
             authenticator=Authenticator(credentials, tokens),
