@@ -24,6 +24,7 @@ from infinity_matrix.storage.credentials import SqlCredentialStore
 from infinity_matrix.storage.database import Database, PoolSettings
 from infinity_matrix.storage.events import SqlEventStore
 from infinity_matrix.storage.migrate import upgrade
+from infinity_matrix.storage.ratelimit import LimitsRateLimiter
 
 
 @dataclass(slots=True)
@@ -97,10 +98,10 @@ class Hub:
                 store, log, authorizer, max_value_bytes=settings.max_value_bytes
             ),
             audit=AuditService(store, authorizer),
-            rate_limiter=RateLimiter(
+            rate_limiter=LimitsRateLimiter(
                 settings.rate_limit, storage_uri=limiter_uri, prefix=f"{settings.redis_prefix}:rl"
             ),
-            login_limiter=RateLimiter(
+            login_limiter=LimitsRateLimiter(
                 settings.login_rate_limit,
                 storage_uri=limiter_uri,
                 prefix=f"{settings.redis_prefix}:login",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from infinity_matrix.core.authorization import Authorizer
-from infinity_matrix.core.ports import LogTransaction
+from infinity_matrix.core.ports import LogTransaction, PriorMessage
 from infinity_matrix.core.protocol import events as ev
 from infinity_matrix.core.sync.log import EventLog, Origin, Receipt
 from infinity_matrix.core.sync.projector import Projection
@@ -39,6 +39,10 @@ class AddKey:
         # The audit trail names the key; its secret and hash never enter the log.
         payload = {"id": self.record.id, "name": self.record.name, "role": self.record.role}
         return [ev.NewEvent(ev.KEY_CREATED, self.subject, payload)]
+
+    def repeats(self, prior: PriorMessage) -> bool:
+        # A retry mints a new key id, hence a new subject: a key creation is recognised by type.
+        return prior.type == ev.KEY_CREATED
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def configure_logging(fmt: Literal["console", "json"], level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), _drop_color_message, *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *_renderers(fmt),
@@ -84,6 +84,14 @@ def configure_logging(fmt: Literal["console", "json"], level: str) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
+
+
+def _drop_color_message(
+    logger: WrappedLogger, method_name: str, event_dict: EventDict
+) -> EventDict:
+    # uvicorn passes an ANSI-coloured copy of each message as an "extra"; we render our own.
+    event_dict.pop("color_message", None)
+    return event_dict
 
 
 def _renderers(fmt: Literal["console", "json"]) -> list[Processor]:

@@ -132,6 +132,10 @@ class IdentityService:
         _require_admin(principal)
         return await self._credentials.list_users()
 
+    async def all_users(self) -> list[UserRecord]:
+        """Every user, with no calling principal (the admin CLI on the server)."""
+        return await self._credentials.list_users()
+
     async def user_exists(self, username: str) -> bool:
         return await self._credentials.get_user(username) is not None
 

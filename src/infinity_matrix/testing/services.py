@@ -5,7 +5,6 @@ On CI (``CI`` set) a missing server fails the run; on a laptop it skips with a c
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 

@@ -199,7 +199,7 @@ class EventLog:
         origin, command = item.origin, item.command
         prior = priors.get(origin.client_msg_id) if origin.client_msg_id else None
         if prior is not None:
-            if prior.subject != command.subject:
+            if not _is_retry(command, prior):
                 return Conflict(
                     "this idempotency key was already used for another change",
                     code="idempotency.conflict",
@@ -245,6 +245,18 @@ class EventLog:
             await self._publisher.publish(events)
         except Exception:  # delivery is repaired by seq; a failed publish must not fail the write
             log.exception("log.publish_failed", count=len(events))
+
+
+def _is_retry(command: Command, prior: PriorMessage) -> bool:
+    """Whether ``prior``, logged under the same idempotency key, is ``command`` done before.
+
+    A command whose subject is minted per request (a new API key's id) cannot be matched by
+    subject, so it may say itself through an optional ``repeats(prior)`` method.
+    """
+    repeats = getattr(command, "repeats", None)
+    if repeats is not None:
+        return bool(repeats(prior))
+    return prior.subject == command.subject
 
 
 async def _current_seq(projection: Projection, command: Command, tx: LogTransaction) -> int:

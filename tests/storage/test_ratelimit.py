@@ -14,7 +14,8 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from infinity_matrix import errors
 from infinity_matrix.gateway.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
-from infinity_matrix.security.ratelimit import RateLimiter, RateLimitState, rate_limit_headers
+from infinity_matrix.security.ratelimit import RateLimitState, rate_limit_headers
+from infinity_matrix.storage.ratelimit import LimitsRateLimiter as RateLimiter
 
 REDIS_URL = os.environ.get("IMX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Nothing listens on port 1, so a connection is refused at once.

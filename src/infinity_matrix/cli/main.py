@@ -1,0 +1,67 @@
+"""The ``imx`` command: global options and the command groups (entry point ``run``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from infinity_matrix.cli import (
+    admin,
+    auth,
+    context,
+    events,
+    keys,
+    members,
+    runtime,
+    serve,
+    users,
+    workspaces,
+)
+
+app = typer.Typer(
+    name="imx",
+    help="Infinity Matrix: one shared, living context for all your AI assistants.",
+    no_args_is_help=True,
+    add_completion=False,
+    # A local variable may hold a password or a token: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option(help="The hub (default: IMX_URL, then credentials).")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="API key or access token; prefer IMX_TOKEN (others can see argv)."),
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="Default: IMX_WORKSPACE, then the one in use."),
+    ] = None,
+) -> None:
+    """Infinity Matrix: one shared, living context for all your AI assistants."""
+    ctx.obj = runtime.Globals(url=url, token=token, workspace=workspace)
+
+
+app.command("serve")(serve.serve)
+app.command("login")(auth.login)
+app.command("logout")(auth.logout)
+app.command("whoami")(auth.whoami)
+app.command("events")(events.events)
+app.add_typer(context.app, name="ctx")
+app.add_typer(workspaces.app, name="workspace")
+app.add_typer(members.app, name="member")
+app.add_typer(keys.app, name="key")
+app.add_typer(users.app, name="user")
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.admin_app, name="admin")
+
+
+def run() -> None:
+    """The console script ``imx``."""
+    app(prog_name="imx")

@@ -1,0 +1,452 @@
+"""An async client of the hub's REST API, shared by the CLI, the real-time sync and the adapters.
+
+One long-lived ``httpx.AsyncClient`` per ``HubClient``. Problem responses are raised as the
+``InfinityMatrixError`` subclass of their status, carrying the body's ``code``; a dropped or
+refused connection is ``Unavailable`` (``client.unreachable`` or ``client.timeout``). An expired
+access token is refreshed once, transparently, when a refresh token is at hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from infinity_matrix import errors
+from infinity_matrix.config import Settings
+from infinity_matrix.security.credfile import read_credentials, update_credentials
+
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_WORKSPACE", "HubClient", "TokensCallback", "error_from"]
+
+Json = dict[str, Any]
+TokensCallback = Callable[[str, str], None]
+"""Called with ``(access_token, refresh_token)`` after the client refreshed its session."""
+
+DEFAULT_WORKSPACE = "default"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+API = "/api/v1"
+
+_ERROR_BY_STATUS: Mapping[int, type[errors.InfinityMatrixError]] = {
+    400: errors.InvalidInput,
+    401: errors.Unauthenticated,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.TooLarge,
+    422: errors.InvalidInput,
+    429: errors.RateLimited,
+    502: errors.Unavailable,
+    503: errors.Unavailable,
+    504: errors.Unavailable,
+}
+_PROBLEM_FIELDS = frozenset({"type", "title", "status", "detail", "code", "retry_after"})
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+_NO_REFRESH = frozenset({f"{API}/auth/token", f"{API}/auth/refresh", f"{API}/auth/logout"})
+
+
+class HubClient:
+    """The REST API as async methods; JSON bodies come back as plain dicts.
+
+    Workspace-scoped methods take ``workspace=`` and default to the client's own. Every method
+    raises the ``InfinityMatrixError`` subclass of the answer's status (``Unauthenticated``,
+    ``Forbidden``, ``NotFound``, ``Conflict``, ``TooLarge``, ``InvalidInput``, ``RateLimited``
+    with ``retry_after``, ``Unavailable``) with the server's ``code``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+        *,
+        refresh_token: str | None = None,
+        on_tokens: TokensCallback | None = None,
+        source: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.workspace = workspace
+        self._token = token
+        self._refresh_token = refresh_token
+        self._on_tokens = on_tokens
+        self._refresh_lock = anyio.Lock()
+        headers = {"X-Imx-Source": source} if source else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        source: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> HubClient:
+        """A client for ``IMX_URL``/``IMX_TOKEN``/``IMX_WORKSPACE``, else ``credentials.json``.
+
+        From the file, a signed-in user's access token wins over the API key, and a refreshed
+        token pair is written back to the file.
+        """
+        path = settings.credentials_file
+        stored = read_credentials(path)
+        url = settings.url or stored.get("url") or settings.effective_url
+        workspace = settings.workspace or stored.get("workspace") or DEFAULT_WORKSPACE
+        token: str | None
+        refresh: str | None = None
+        if settings.token is not None:  # an explicit credential: nothing to refresh or save
+            token = settings.token.get_secret_value()
+        else:
+            token = stored.get("access_token") or stored.get("api_key")
+            refresh = stored.get("refresh_token") if stored.get("access_token") else None
+
+        def save(access: str, refresh: str) -> None:
+            update_credentials(path, access_token=access, refresh_token=refresh)
+
+        return cls(
+            url,
+            token,
+            workspace,
+            refresh_token=refresh,
+            on_tokens=save,
+            source=source,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- sessions -------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> Json:
+        """Sign in; the client uses the new access token from now on and answers the pair."""
+        pair = await self._json(
+            "POST", "/auth/token", json={"username": username, "password": password}
+        )
+        self._adopt(pair)
+        return pair
+
+    async def refresh(self) -> Json:
+        """Spend the refresh token for a new pair (rotation); ``on_tokens`` is told of it."""
+        if not self._refresh_token:
+            raise errors.Unauthenticated("no refresh token to use", code="auth.invalid_refresh")
+        pair = await self._json(
+            "POST", "/auth/refresh", json={"refresh_token": self._refresh_token}
+        )
+        self._adopt(pair)
+        if self._on_tokens is not None:
+            self._on_tokens(pair["access_token"], pair["refresh_token"])
+        return pair
+
+    async def logout(self, refresh_token: str | None = None) -> None:
+        """End the session of ``refresh_token`` (default: the client's own) on the server."""
+        token = refresh_token or self._refresh_token
+        if token:
+            await self._request("POST", "/auth/logout", json={"refresh_token": token})
+        if token and token == self._refresh_token:
+            self._token = self._refresh_token = None
+
+    async def me(self) -> Json:
+        return await self._json("GET", "/auth/me")
+
+    async def ready(self) -> Json:
+        """``/readyz``: raises ``Unavailable`` unless the hub can serve."""
+        return _json_body(await self._send("GET", "/readyz"))
+
+    # -- users (server administrators) ------------------------------------------------------
+
+    async def create_user(self, username: str, password: str, *, is_admin: bool = False) -> Json:
+        body = {"username": username, "password": password, "is_admin": is_admin}
+        return await self._json("POST", "/users", json=body)
+
+    async def users(self) -> list[Json]:
+        return _items(await self._json("GET", "/users"))
+
+    # -- workspaces and members -------------------------------------------------------------
+
+    async def workspaces(self) -> list[Json]:
+        return _items(await self._json("GET", "/workspaces"))
+
+    async def get_workspace(self, workspace: str | None = None) -> Json:
+        return await self._json("GET", self._ws(workspace))
+
+    async def create_workspace(self, workspace: str, name: str | None = None) -> Json:
+        return await self._json("POST", "/workspaces", json={"id": workspace, "name": name})
+
+    async def delete_workspace(self, workspace: str) -> None:
+        await self._request("DELETE", self._ws(workspace))
+
+    async def members(self, *, workspace: str | None = None) -> list[Json]:
+        return _items(await self._json("GET", f"{self._ws(workspace)}/members"))
+
+    async def set_member(
+        self,
+        username: str,
+        role: str,
+        *,
+        workspace: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Json:
+        """Add ``username`` to the workspace, or change its role."""
+        path = f"{self._ws(workspace)}/members/{_segment(username)}"
+        return await self._json(
+            "PUT", path, json={"role": role}, headers=_idempotency(idempotency_key)
+        )
+
+    async def remove_member(
+        self, username: str, *, workspace: str | None = None, idempotency_key: str | None = None
+    ) -> Json:
+        path = f"{self._ws(workspace)}/members/{_segment(username)}"
+        return await self._json("DELETE", path, headers=_idempotency(idempotency_key))
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        name: str,
+        role: str,
+        *,
+        expires_in_days: int | None = None,
+        workspace: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Json:
+        """A new key of the workspace; its ``token`` is in this answer and never again."""
+        body = {"name": name, "role": role, "expires_in_days": expires_in_days}
+        return await self._json(
+            "POST", f"{self._ws(workspace)}/keys", json=body, headers=_idempotency(idempotency_key)
+        )
+
+    async def list_keys(self, *, workspace: str | None = None) -> list[Json]:
+        return _items(await self._json("GET", f"{self._ws(workspace)}/keys"))
+
+    async def revoke_key(
+        self, key_id: str, *, workspace: str | None = None, idempotency_key: str | None = None
+    ) -> Json:
+        path = f"{self._ws(workspace)}/keys/{_segment(key_id)}"
+        return await self._json("DELETE", path, headers=_idempotency(idempotency_key))
+
+    # -- context entries ------------------------------------------------------------------------
+
+    async def put_context(
+        self,
+        key: str,
+        *,
+        text: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        tags: list[str] | None = None,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """Write a whole value (exactly one of ``text`` or ``data``); answers ``{"seq", …}``."""
+        body: Json = {"text": text} if data is None else {"data": dict(data)}
+        if tags is not None:
+            body["tags"] = tags
+        return await self._json(
+            "PUT", self._context(key, workspace), json=body, headers=_idempotency(idempotency_key)
+        )
+
+    async def get_context(self, key: str, *, workspace: str | None = None) -> Json:
+        return await self._json("GET", self._context(key, workspace))
+
+    async def delete_context(
+        self, key: str, *, idempotency_key: str | None = None, workspace: str | None = None
+    ) -> Json:
+        return await self._json(
+            "DELETE", self._context(key, workspace), headers=_idempotency(idempotency_key)
+        )
+
+    async def list_context(
+        self,
+        prefix: str = "",
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        values: bool = False,
+        workspace: str | None = None,
+    ) -> Json:
+        """One page ``{"items", "next_cursor"}`` in key order; ``next_cursor`` None at the end."""
+        params: Json = {"prefix": prefix, "limit": limit, "values": values}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self._json("GET", f"{self._ws(workspace)}/context", params=params)
+
+    async def iter_context(
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 100,
+        values: bool = False,
+        workspace: str | None = None,
+    ) -> AsyncIterator[Json]:
+        """Every entry under ``prefix``, fetched a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_context(
+                prefix, cursor=cursor, limit=page_size, values=values, workspace=workspace
+            )
+            for item in page["items"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def history(
+        self,
+        key: str,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[Json]:
+        """The entry's events, newest first; page on with ``before`` = the last seq."""
+        params: Json = {"limit": limit} if before is None else {"limit": limit, "before": before}
+        path = f"{self._ws(workspace)}/history/{_key_path(key)}"
+        body = await self._json("GET", path, params=params)
+        events: list[Json] = body["events"]
+        return events
+
+    async def events(
+        self, *, after: int = 0, limit: int = 100, workspace: str | None = None
+    ) -> Json:
+        """``{"epoch", "head", "events", "next_after"}``: events with seq > ``after``."""
+        params = {"after": after, "limit": limit}
+        return await self._json("GET", f"{self._ws(workspace)}/events", params=params)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _ws(self, workspace: str | None) -> str:
+        return f"/workspaces/{_segment(workspace or self.workspace)}"
+
+    def _context(self, key: str, workspace: str | None) -> str:
+        return f"{self._ws(workspace)}/context/{_key_path(key)}"
+
+    def _adopt(self, pair: Json) -> None:
+        self._token = pair["access_token"]
+        self._refresh_token = pair["refresh_token"]
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Json:
+        return _json_body(await self._request(method, path, **kwargs))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send to ``/api/v1{path}`` with the bearer token; refresh once if it expired."""
+        url = f"{API}{path}"
+        sent_with = self._token
+        response = await self._send(method, url, token=sent_with, **kwargs)
+        if self._may_refresh(url, response):
+            await self._refresh_once(sent_with)
+            response = await self._send(method, url, token=self._token, **kwargs)
+        return _checked(response)
+
+    def _may_refresh(self, url: str, response: httpx.Response) -> bool:
+        return (
+            response.status_code == 401
+            and bool(self._refresh_token)
+            and url not in _NO_REFRESH
+            and _problem(response).get("code") == "auth.token_expired"
+        )
+
+    async def _refresh_once(self, stale: str | None) -> None:
+        # Concurrent requests may all see the expiry; only the first refreshes. Refresh tokens
+        # rotate, so spending the same one twice would revoke the whole session on the server.
+        async with self._refresh_lock:
+            if self._token == stale:
+                await self.refresh()
+
+    async def _send(
+        self, method: str, url: str, *, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            return await self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise errors.Unavailable(
+                f"the hub at {self.base_url} did not answer in time", code="client.timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise errors.Unavailable(
+                f"cannot reach the hub at {self.base_url}", code="client.unreachable"
+            ) from exc
+
+
+def error_from(response: httpx.Response) -> errors.InfinityMatrixError:
+    """The error a non-2xx answer stands for: class by status, ``code`` from the problem body."""
+    problem = _problem(response)
+    status = response.status_code
+    code = str(problem.get("code") or f"http.{status}")
+    detail = str(problem.get("detail") or response.reason_phrase or f"HTTP {status}")
+    extra = {k: v for k, v in problem.items() if k not in _PROBLEM_FIELDS}
+    cls = _ERROR_BY_STATUS.get(status, errors.InfinityMatrixError)
+    if cls is errors.RateLimited:
+        return errors.RateLimited(detail, retry_after=_retry_after(response), code=code, **extra)
+    return cls(detail, code=code, **extra)
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    raise error_from(response)
+
+
+def _problem(response: httpx.Response) -> Json:
+    try:
+        body = response.json()
+    except ValueError:  # not JSON: a proxy's HTML page, an empty body
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _json_body(response: httpx.Response) -> Json:
+    try:
+        body = _checked(response).json()
+    except ValueError:  # a 2xx that is not JSON: something else answers at this URL
+        body = None
+    if not isinstance(body, dict):
+        raise errors.Unavailable(
+            f"{response.url} did not answer like the hub's API", code="client.bad_reply"
+        )
+    return body
+
+
+def _items(body: Json) -> list[Json]:
+    items: list[Json] = body["items"]
+    return items
+
+
+def _retry_after(response: httpx.Response) -> int:
+    try:
+        return max(1, int(response.headers.get("Retry-After", "1")))
+    except ValueError:  # an HTTP date instead of seconds: wait the minimum
+        return 1
+
+
+def _idempotency(key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": key} if key else {}
+
+
+def _segment(value: str) -> str:
+    # "." and ".." are escaped too: an HTTP client normalises them away (RFC 3986 §5.2.4), which
+    # would address another resource instead of letting the hub refuse the name.
+    return _DOT_SEGMENTS.get(value) or quote(value, safe="")
+
+
+def _key_path(key: str) -> str:
+    """A key as URL path segments: its slashes stay, each segment is escaped."""
+    return "/".join(_segment(segment) for segment in key.split("/"))

@@ -1,0 +1,114 @@
+"""Alembic migrations build, on an empty SQLite or PostgreSQL database, exactly the schema that
+storage/tables.py declares, and running them again changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from infinity_matrix.storage import tables
+from infinity_matrix.storage.database import Database
+from infinity_matrix.storage.migrate import alembic_config, current_revision, upgrade
+from infinity_matrix.testing import services
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database nobody has migrated yet (a PostgreSQL one is created and dropped)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    services.require("postgres")
+    name = f"imx_migrate_{secrets.token_hex(4)}"
+    asyncio.run(services.create_database(name))
+    try:
+        yield services.postgres_url(name)
+    finally:
+        asyncio.run(services.drop_database(name))
+
+
+@pytest.fixture
+async def database(empty_database_url: str) -> AsyncIterator[Database]:
+    database = Database(empty_database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def _head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _table_names(connection: Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names())
+
+
+def _schema_diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, tables.metadata))
+
+
+@pytest.mark.anyio
+async def test_migrations_build_every_table_on_an_empty_database(database: Database) -> None:
+    async with database.read() as conn:
+        assert await conn.run_sync(_table_names) == set()
+
+    await upgrade(database)
+
+    assert await current_revision(database) == _head()
+    async with database.read() as conn:
+        assert await conn.run_sync(_table_names) == {*tables.metadata.tables, "alembic_version"}
+
+
+@pytest.mark.anyio
+async def test_the_migrated_schema_matches_the_table_definitions(database: Database) -> None:
+    await upgrade(database)
+    async with database.read() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+
+
+@pytest.mark.anyio
+async def test_migrating_again_changes_nothing_and_keeps_the_data(database: Database) -> None:
+    await upgrade(database)
+    row = {
+        "sha256": "0" * 64,
+        "size": 1,
+        "media_type": "text/plain",
+        "created_at": datetime.now(UTC),
+    }
+    async with database.write() as conn:
+        await conn.execute(tables.blobs.insert().values(**row))
+
+    await upgrade(database)
+    await upgrade(database)
+
+    assert await current_revision(database) == _head()
+    async with database.read() as conn:
+        assert (
+            await conn.execute(sa.select(sa.func.count()).select_from(tables.blobs))
+        ).scalar() == 1
+        assert await conn.run_sync(_schema_diff) == []
+
+
+@pytest.mark.anyio
+async def test_nodes_starting_at_once_on_an_empty_database_migrate_it_once(
+    database: Database, empty_database_url: str
+) -> None:
+    others = [Database(empty_database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(upgrade(database), *(upgrade(db) for db in others))
+    finally:
+        await asyncio.gather(*(db.dispose() for db in others))
+    assert await current_revision(database) == _head()
