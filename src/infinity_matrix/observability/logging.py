@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -97,4 +98,5 @@ def _drop_color_message(
 def _renderers(fmt: Literal["console", "json"]) -> list[Processor]:
     if fmt == "json":
         return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
-    return [structlog.dev.ConsoleRenderer()]
+    # Colours only for a person at a terminal; files and pipes get plain text.
+    return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]

@@ -54,7 +54,9 @@ class Document:
 
     @property
     def data(self) -> dict[str, Any]:
-        return {key: _plain(value) for key, value in (self._data.to_py() or {}).items()}
+        # A Y.Map has no order; sorted keys make reads (and projections) deterministic.
+        items = sorted((self._data.to_py() or {}).items())
+        return {key: _plain(value) for key, value in items}
 
     def set_text(self, value: str) -> bytes | None:
         """Make the text equal ``value`` by a character diff; return that change's update."""
