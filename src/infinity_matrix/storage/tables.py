@@ -39,6 +39,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
+def _path_string(length: int) -> sa.types.TypeEngine[str]:
+    """Keys compared byte by byte on both databases, so prefix ranges work whatever the
+    database's default collation (SQLite's BINARY already is)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def _fk_workspace() -> sa.ForeignKey:
     return sa.ForeignKey("workspaces.id", ondelete="CASCADE")
 
@@ -60,7 +66,7 @@ events = sa.Table(
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("id", sa.String(32), nullable=False, unique=True),
     sa.Column("type", sa.String(64), nullable=False),
-    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("subject", _path_string(300), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("source", sa.String(200)),
     sa.Column("client_msg_id", sa.String(200)),
@@ -77,7 +83,7 @@ context_entries = sa.Table(
     "context_entries",
     metadata,
     sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
-    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("key", _path_string(256), primary_key=True),
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("text", sa.Text),
     sa.Column("data", Json),

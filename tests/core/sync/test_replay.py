@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from tests.helpers import ROLES, create_user
+from tests.world import ROLES, create_user
 
 from infinity_matrix.core.sync.documents import Document
 from infinity_matrix.core.sync.replay import replay_all

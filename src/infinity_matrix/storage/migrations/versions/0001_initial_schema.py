@@ -17,6 +17,11 @@ branch_labels = None
 depends_on = None
 
 
+def _path_string(length: int) -> sa.types.TypeEngine[str]:
+    # Byte-order comparison on PostgreSQL, so key-prefix ranges ignore the database collation.
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def upgrade() -> None:
 
     op.create_table(
@@ -73,7 +78,7 @@ def upgrade() -> None:
     op.create_table(
         "context_entries",
         sa.Column("workspace_id", sa.String(length=63), nullable=False),
-        sa.Column("key", sa.String(length=256), nullable=False),
+        sa.Column("key", _path_string(256), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column(
@@ -106,7 +111,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("type", sa.String(length=64), nullable=False),
-        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("subject", _path_string(300), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("source", sa.String(length=200), nullable=True),
         sa.Column("client_msg_id", sa.String(length=200), nullable=True),
