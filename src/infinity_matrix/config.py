@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = 10.0
     db_pool_recycle_seconds: int = 1800
     group_commit_max: int = 256
-    group_commit_wait_ms: float = 2.0
+    group_commit_wait_ms: float = 0.0
 
     @field_validator("home", mode="after")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from infinity_matrix.core.audit import AuditService
 from infinity_matrix.core.authorization import Authorizer
 from infinity_matrix.core.bootstrap import Bootstrap
 from infinity_matrix.core.keys import KeyService
+from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
 from infinity_matrix.core.sync.context import ContextService
 from infinity_matrix.core.sync.log import EventLog
 from infinity_matrix.core.workspaces import WorkspaceService
@@ -81,6 +83,8 @@ class Hub:
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
         limiter_uri = settings.redis_url or "async+memory://"
+        authenticator = Authenticator(credentials, tokens)
+        bus.subscribe(lambda events: _forget_revoked_keys(authenticator, events))
         return cls(
             settings=settings,
             database=database,
@@ -90,7 +94,7 @@ class Hub:
             blobs=LocalBlobStore(database, settings.blob_dir),
             log=log,
             metrics=metrics,
-            authenticator=Authenticator(credentials, tokens),
+            authenticator=authenticator,
             identity=identity,
             workspaces=WorkspaceService(store, log, authorizer, identity.user_exists),
             keys=KeyService(credentials, log, authorizer),
@@ -132,6 +136,12 @@ class Hub:
         await self.rate_limiter.aclose()
         await self.login_limiter.aclose()
         await self.database.dispose()
+
+
+def _forget_revoked_keys(authenticator: Authenticator, events: Sequence[Event]) -> None:
+    for event in events:
+        if event.type == KEY_REVOKED:
+            authenticator.forget_key(event.payload["id"])
 
 
 def _pool(settings: Settings) -> PoolSettings:

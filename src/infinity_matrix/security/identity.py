@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,23 @@ from infinity_matrix.security.access import parse_role
 from infinity_matrix.security.apikeys import key_id_for, verify_api_key
 from infinity_matrix.security.passwords import PasswordHasher, validate_password
 from infinity_matrix.security.principals import Principal
-from infinity_matrix.security.records import CredentialStore, RefreshTokenRecord, UserRecord
+from infinity_matrix.security.records import (
+    ApiKeyRecord,
+    CredentialStore,
+    RefreshTokenRecord,
+    UserRecord,
+)
 from infinity_matrix.security.tokens import TokenIssuer, hash_token, new_refresh_token
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # last_used_at is written at most this often per key: a write per request would contend with
 # the event log for SQLite's single writer.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# A verified key's record is reused this long, so most requests need no database round trip.
+# Revocation on this node (key.revoked through the bus) drops it at once; the TTL bounds how
+# long another node without a shared bus may still accept it.
+KEY_CACHE_SECONDS = 10.0
+KEY_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,11 @@ class Authenticator:
         self._tokens = tokens
         self._clock = clock
         self._touched: dict[str, datetime] = {}
+        self._keys: dict[str, tuple[ApiKeyRecord, float]] = {}
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop a cached key (the hub calls this when a key.revoked event is published)."""
+        self._keys.pop(key_id, None)
 
     async def authenticate(self, bearer: str | None) -> Principal:
         if not bearer:
@@ -68,7 +84,7 @@ class Authenticator:
 
     async def _key_principal(self, token: str) -> Principal:
         key_id = key_id_for(token)
-        record = await self._credentials.get_api_key(key_id) if key_id else None
+        record = await self._api_key(key_id) if key_id else None
         if record is None or not verify_api_key(token, record.hash):
             raise Unauthenticated("invalid API key", code="auth.invalid_token")
         now = self._clock()
@@ -83,6 +99,17 @@ class Authenticator:
         return Principal.key(
             record.id, name=record.name, workspace=record.workspace, role=parse_role(record.role)
         )
+
+    async def _api_key(self, key_id: str) -> ApiKeyRecord | None:
+        cached = self._keys.get(key_id)
+        if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_SECONDS:
+            return cached[0]
+        record = await self._credentials.get_api_key(key_id)
+        if record is not None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[key_id] = (record, time.monotonic())
+        return record
 
 
 class IdentityService:

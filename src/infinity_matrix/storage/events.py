@@ -40,13 +40,16 @@ class SqlLogTransaction:
         return {r.client_msg_id: PriorMessage(r.seq, r.type, r.subject) for r in rows}
 
     async def load_entry(self, key: str) -> EntryRecord | None:
+        return (await self.load_entries([key])).get(key)
+
+    async def load_entries(self, keys: Sequence[str]) -> dict[str, EntryRecord]:
         c = t.context_entries.c
-        row = (
-            await self._conn.execute(
-                sa.select(t.context_entries).where(c.workspace_id == self.workspace, c.key == key)
+        rows = await self._conn.execute(
+            sa.select(t.context_entries).where(
+                c.workspace_id == self.workspace, c.key.in_(list(keys))
             )
-        ).first()
-        return _entry(row) if row else None
+        )
+        return {row.key: _entry(row) for row in rows}
 
     async def insert_events(self, events: Sequence[Event]) -> None:
         await self._conn.execute(t.events.insert(), [_event_row(e) for e in events])
@@ -56,27 +59,16 @@ class SqlLogTransaction:
             t.workspaces.update().where(t.workspaces.c.id == self.workspace).values(last_seq=head)
         )
 
-    async def save_entry(self, entry: EntryRecord) -> None:
-        row = {
-            "workspace_id": entry.workspace,
-            "key": entry.key,
-            "kind": entry.kind,
-            "text": entry.text,
-            "data": entry.data,
-            "tags": entry.tags,
-            "state": entry.state,
-            "seq": entry.seq,
-            "size": entry.size,
-            "created_at": entry.created_at,
-            "updated_at": entry.updated_at,
-            "updated_by": entry.updated_by,
-        }
-        await upsert(self._conn, t.context_entries, row, ("workspace_id", "key"))
+    async def save_entries(self, entries: Sequence[EntryRecord]) -> None:
+        rows = [_entry_row(entry) for entry in entries]
+        await upsert(self._conn, t.context_entries, rows, ("workspace_id", "key"))
 
-    async def delete_entry(self, key: str) -> None:
+    async def delete_entries(self, keys: Sequence[str]) -> None:
         c = t.context_entries.c
         await self._conn.execute(
-            t.context_entries.delete().where(c.workspace_id == self.workspace, c.key == key)
+            t.context_entries.delete().where(
+                c.workspace_id == self.workspace, c.key.in_(list(keys))
+            )
         )
 
     async def save_member(self, member: MemberRecord) -> None:
@@ -87,7 +79,7 @@ class SqlLogTransaction:
             "added_at": member.added_at,
             "added_by": member.added_by,
         }
-        await upsert(self._conn, t.memberships, row, ("workspace_id", "principal"))
+        await upsert(self._conn, t.memberships, [row], ("workspace_id", "principal"))
 
     async def delete_member(self, principal: str) -> None:
         c = t.memberships.c
@@ -259,6 +251,23 @@ async def _insert_workspace(conn: AsyncConnection, record: WorkspaceRecord) -> N
             )
     except IntegrityError as exc:
         raise Conflict(f"workspace {record.id!r} already exists", code="workspace.exists") from exc
+
+
+def _entry_row(entry: EntryRecord) -> dict[str, Any]:
+    return {
+        "workspace_id": entry.workspace,
+        "key": entry.key,
+        "kind": entry.kind,
+        "text": entry.text,
+        "data": entry.data,
+        "tags": entry.tags,
+        "state": entry.state,
+        "seq": entry.seq,
+        "size": entry.size,
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+        "updated_by": entry.updated_by,
+    }
 
 
 def _event_row(e: Event) -> dict[str, Any]:

@@ -42,11 +42,21 @@ class Document:
 
     __slots__ = ("_content", "_data", "_doc", "_held")
 
-    def __init__(self, state: bytes | None = None) -> None:
+    def __init__(self, state: bytes | None = None, *, client_id: int | None = None) -> None:
+        """Load ``state``, a whole document as one update (as ``state()`` gives it).
+
+        ``client_id`` names this replica's own edits. A writer that always edits the latest
+        committed state under a lock (the event log) should reuse one id: every new id adds an
+        entry to the document's state vector forever.
+        """
         self._held: list[bytes] = []  # updates waiting for changes they build on
-        self._bind(pycrdt.Doc())
+        self._bind(pycrdt.Doc() if client_id is None else pycrdt.Doc(client_id=client_id))
         if state is not None:
-            self.apply(state)
+            try:
+                # A whole state is self-contained: nothing in it can wait for something else.
+                self._doc.apply_update(state)
+            except ValueError as exc:
+                raise InvalidInput("not a Yjs update", code="sync.invalid_update") from exc
 
     @property
     def text(self) -> str:

@@ -9,6 +9,7 @@ order and a reader tailing by seq never skips a late commit (DESIGN §3).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ class Command(Protocol):
     """A change to one workspace: decides its events from the current (staged) state.
 
     ``decide`` must validate before it mutates anything staged, and raise an
-    ``InfinityMatrixError`` to refuse; a refused command appends nothing.
+    ``InfinityMatrixError`` to refuse; a refused command appends nothing. A command that
+    decides a document change makes it on ``projection.document(key)`` and logs that edit's
+    update: the projection does not apply it a second time.
     """
 
     @property
@@ -96,6 +99,9 @@ class EventLog:
         self._observer = observer
         self._clock = clock
         self._lanes: dict[str, _Lane] = {}
+        # This node's Yjs client id: its edits are serialised by the head lock and always made
+        # on the latest committed state, so one id serves them all (see Document).
+        self._client_id = secrets.randbits(32)
 
     async def submit(self, workspace: str, command: Command, origin: Origin) -> Receipt:
         """Append ``command``'s events; returns once they are durably committed.
@@ -170,7 +176,12 @@ class EventLog:
         self, workspace: str, batch: list[_Item], create: WorkspaceRecord | None
     ) -> list[Receipt | InfinityMatrixError]:
         async with self._store.transaction(workspace, create=create) as tx:
-            projection = Projection(tx)
+            projection = Projection(tx, client_id=self._client_id)
+            await projection.preload(
+                i.command.subject.removeprefix("context/")
+                for i in batch
+                if i.command.subject.startswith("context/")
+            )
             ids = [i.origin.client_msg_id for i in batch if i.origin.client_msg_id]
             priors = await tx.prior_messages(ids) if ids else {}
             outcomes: list[Receipt | InfinityMatrixError] = []
@@ -179,7 +190,7 @@ class EventLog:
                 outcome = await self._decide(item, tx, projection, priors)
                 if isinstance(outcome, Receipt) and outcome.events:
                     for event in outcome.events:
-                        await projection.apply(event)
+                        await projection.apply(event, local=True)
                     appended.extend(outcome.events)
                     tx.head = outcome.events[-1].seq
                 outcomes.append(outcome)

@@ -6,6 +6,7 @@ exactly the state that live traffic built.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from infinity_matrix.core.ports import LogTransaction
@@ -22,11 +23,20 @@ class Projection:
     Entries touched several times in one batch are loaded once and written once.
     """
 
-    def __init__(self, tx: LogTransaction) -> None:
+    def __init__(self, tx: LogTransaction, *, client_id: int | None = None) -> None:
         self._tx = tx
+        self._client_id = client_id
         self._entries: dict[str, EntryRecord | None] = {}
         self._docs: dict[str, Document] = {}
         self._dirty: set[str] = set()
+
+    async def preload(self, keys: Iterable[str]) -> None:
+        """Load many entries in one round trip (a batch's keys, before its commands decide)."""
+        missing = sorted({k for k in keys if k not in self._entries})
+        if missing:
+            found = await self._tx.load_entries(missing)
+            for key in missing:
+                self._entries[key] = found.get(key)
 
     async def entry(self, key: str) -> EntryRecord | None:
         """The entry as of everything staged so far (None if absent or deleted)."""
@@ -38,12 +48,15 @@ class Projection:
         """The entry's live document; a new empty one when the entry does not exist."""
         if key not in self._docs:
             record = await self.entry(key)
-            self._docs[key] = Document(record.state if record else None)
+            state = record.state if record else None
+            self._docs[key] = Document(state, client_id=self._client_id)
         return self._docs[key]
 
-    async def apply(self, event: ev.Event) -> None:
+    async def apply(self, event: ev.Event, *, local: bool = False) -> None:
+        """Project ``event``; ``local`` when it was decided on this projection's documents
+        (its update is in them already), as opposed to read back from the log (replay)."""
         if event.type == ev.CONTEXT_UPDATED:
-            await self._apply_context_update(event)
+            await self._apply_context_update(event, local=local)
         elif event.type == ev.CONTEXT_DELETED:
             key = event.subject.removeprefix("context/")
             self._entries[key] = _DELETED
@@ -64,11 +77,11 @@ class Projection:
             await self._tx.rename_workspace(event.payload["name"])
         # key.* events are the audit trail of credentials kept outside projections.
 
-    async def _apply_context_update(self, event: ev.Event) -> None:
+    async def _apply_context_update(self, event: ev.Event, *, local: bool) -> None:
         key = event.subject.removeprefix("context/")
         record = await self.entry(key)
         doc = await self.document(key)
-        if event.data:
+        if event.data and not local:
             doc.apply(event.data)
         tags = event.payload.get("tags")
         # Readable values and merged state are derived from the document once, in flush().
@@ -96,14 +109,21 @@ class Projection:
         self._dirty.add(key)
 
     async def flush(self) -> None:
+        """Write every entry changed since the last flush: one statement for all saves."""
+        saved: list[EntryRecord] = []
+        deleted: list[str] = []
         for key in sorted(self._dirty):
             record = self._entries[key]
             if record is None:
-                await self._tx.delete_entry(key)
+                deleted.append(key)
                 continue
             doc = self._docs[key]
             record.state = doc.state()
             record.text = doc.text if record.kind == "text" else None
             record.data = doc.data if record.kind == "json" else None
-            await self._tx.save_entry(record)
+            saved.append(record)
+        if deleted:
+            await self._tx.delete_entries(deleted)
+        if saved:
+            await self._tx.save_entries(saved)
         self._dirty.clear()
