@@ -21,6 +21,7 @@ import structlog
 from infinity_matrix.core.ports import EventPublisher, EventStore, LogTransaction, PriorMessage
 from infinity_matrix.core.protocol.events import Event, NewEvent
 from infinity_matrix.core.records import WorkspaceRecord
+from infinity_matrix.core.sync.doccache import DocumentCache
 from infinity_matrix.core.sync.projector import Projection
 from infinity_matrix.errors import Conflict, InfinityMatrixError
 
@@ -90,6 +91,7 @@ class EventLog:
         max_batch: int = 256,
         wait_seconds: float = 0.0,
         observer: BatchObserver | None = None,
+        documents: DocumentCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -102,6 +104,7 @@ class EventLog:
         # This node's Yjs client id: its edits are serialised by the head lock and always made
         # on the latest committed state, so one id serves them all (see Document).
         self._client_id = secrets.randbits(32)
+        self.documents = documents if documents is not None else DocumentCache()
 
     async def submit(self, workspace: str, command: Command, origin: Origin) -> Receipt:
         """Append ``command``'s events; returns once they are durably committed.
@@ -176,7 +179,7 @@ class EventLog:
         self, workspace: str, batch: list[_Item], create: WorkspaceRecord | None
     ) -> list[Receipt | InfinityMatrixError]:
         async with self._store.transaction(workspace, create=create) as tx:
-            projection = Projection(tx, client_id=self._client_id)
+            projection = Projection(tx, client_id=self._client_id, cache=self.documents)
             await projection.preload(
                 i.command.subject.removeprefix("context/")
                 for i in batch
@@ -198,7 +201,8 @@ class EventLog:
                 await projection.flush()
                 await tx.insert_events(appended)
                 await tx.set_head(tx.head)
-            return outcomes
+        projection.keep_documents()  # committed: the edited documents are now the truth
+        return outcomes
 
     async def _decide(
         self,

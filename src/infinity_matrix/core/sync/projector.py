@@ -12,6 +12,7 @@ from dataclasses import replace
 from infinity_matrix.core.ports import LogTransaction
 from infinity_matrix.core.protocol import events as ev
 from infinity_matrix.core.records import EntryRecord, MemberRecord
+from infinity_matrix.core.sync.doccache import DocumentCache
 from infinity_matrix.core.sync.documents import Document
 
 _DELETED = None
@@ -23,9 +24,16 @@ class Projection:
     Entries touched several times in one batch are loaded once and written once.
     """
 
-    def __init__(self, tx: LogTransaction, *, client_id: int | None = None) -> None:
+    def __init__(
+        self,
+        tx: LogTransaction,
+        *,
+        client_id: int | None = None,
+        cache: DocumentCache | None = None,
+    ) -> None:
         self._tx = tx
         self._client_id = client_id
+        self._cache = cache
         self._entries: dict[str, EntryRecord | None] = {}
         self._docs: dict[str, Document] = {}
         self._dirty: set[str] = set()
@@ -48,8 +56,13 @@ class Projection:
         """The entry's live document; a new empty one when the entry does not exist."""
         if key not in self._docs:
             record = await self.entry(key)
-            state = record.state if record else None
-            self._docs[key] = Document(state, client_id=self._client_id)
+            cached = None
+            if record is not None and self._cache is not None:
+                cached = self._cache.take(self._tx.workspace, key, record.seq)
+            if cached is None:
+                state = record.state if record else None
+                cached = Document(state, client_id=self._client_id)
+            self._docs[key] = cached
         return self._docs[key]
 
     async def apply(self, event: ev.Event, *, local: bool = False) -> None:
@@ -107,6 +120,15 @@ class Projection:
             record = replace(record, tags=list(tags) if tags is not None else record.tags, **common)
         self._entries[key] = record
         self._dirty.add(key)
+
+    def keep_documents(self) -> None:
+        """After commit: hand the documents back to the cache, each valid for its new seq."""
+        if self._cache is None:
+            return
+        for key, doc in self._docs.items():
+            record = self._entries.get(key)
+            if record is not None:
+                self._cache.put(self._tx.workspace, key, record.seq, doc, record.size)
 
     async def flush(self) -> None:
         """Write every entry changed since the last flush: one statement for all saves."""
