@@ -11,8 +11,10 @@ from infinity_matrix.core.audit import AuditService
 from infinity_matrix.core.authorization import Authorizer
 from infinity_matrix.core.bootstrap import Bootstrap
 from infinity_matrix.core.keys import KeyService
+from infinity_matrix.core.ports import EventBus
 from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
 from infinity_matrix.core.sync.context import ContextService
+from infinity_matrix.core.sync.fanout import Fanout
 from infinity_matrix.core.sync.log import EventLog
 from infinity_matrix.core.workspaces import WorkspaceService
 from infinity_matrix.observability.metrics import Metrics
@@ -37,7 +39,8 @@ class Hub:
     database: Database
     store: SqlEventStore
     credentials: SqlCredentialStore
-    bus: MemoryBus
+    bus: EventBus
+    fanout: Fanout
     blobs: LocalBlobStore
     log: EventLog
     metrics: Metrics
@@ -62,7 +65,7 @@ class Hub:
         database = Database(settings.effective_database_url, _pool(settings))
         store = SqlEventStore(database)
         credentials = SqlCredentialStore(database)
-        bus = MemoryBus()
+        bus: EventBus = MemoryBus()
         metrics = Metrics()
         metrics.add_pool_collector(database.pool_status)
         log = EventLog(
@@ -84,13 +87,15 @@ class Hub:
         )
         limiter_uri = settings.redis_url or "async+memory://"
         authenticator = Authenticator(credentials, tokens)
-        bus.subscribe(lambda events: _forget_revoked_keys(authenticator, events))
+        fanout = Fanout(store, bus)
+        fanout.listen(lambda events: _forget_revoked_keys(authenticator, events))
         return cls(
             settings=settings,
             database=database,
             store=store,
             credentials=credentials,
             bus=bus,
+            fanout=fanout,
             blobs=LocalBlobStore(database, settings.blob_dir),
             log=log,
             metrics=metrics,
@@ -113,7 +118,8 @@ class Hub:
         )
 
     async def start(self) -> None:
-        """Apply migrations, then set up a new database (workspace ``default`` and keys)."""
+        """Apply migrations, set up a new database (workspace ``default`` and keys), then
+        start live delivery."""
         await upgrade(self.database)
         token = self.settings.bootstrap_token
         await Bootstrap(self.store, self.workspaces, self.keys).run(
@@ -121,6 +127,7 @@ class Hub:
             credentials_file=self.settings.credentials_file,
             url=self.settings.effective_url,
         )
+        await self.fanout.start()
 
     async def ready(self) -> dict[str, str]:
         """Checks the database, and Redis when configured; raises ``Unavailable``."""
@@ -128,11 +135,13 @@ class Hub:
         checks = {"database": "ok"}
         if self.settings.redis_url:
             await self.rate_limiter.check_ready()
+            await self.bus.ready()
             checks["redis"] = "ok"
         return checks
 
     async def close(self) -> None:
         await self.log.close()
+        await self.fanout.close()
         await self.rate_limiter.aclose()
         await self.login_limiter.aclose()
         await self.database.dispose()

@@ -6,11 +6,11 @@ named per method.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
@@ -95,3 +95,33 @@ class EventPublisher(Protocol):
     """Where committed events go for live delivery (the bus); called after commit."""
 
     async def publish(self, events: Sequence[Event]) -> None: ...
+
+
+EventHandler = Callable[[Sequence[Event]], Awaitable[None]]
+PresenceHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class EventBus(EventPublisher, Protocol):
+    """Carries committed events, and ephemeral presence, between the nodes of one hub.
+
+    A bus may lose, repeat or reorder messages (pub/sub does): every event carries its seq, so
+    ``Fanout`` sees a loss and repairs it from ``replay`` or from the database. Presence is
+    best effort and never stored.
+    """
+
+    async def start(self, on_events: EventHandler, on_presence: PresenceHandler) -> None:
+        """Begin handing every published event (from any node, this one included) over."""
+        ...
+
+    async def replay(self, workspace: str, after: int, until: int) -> list[Event] | None:
+        """Events with ``after < seq <= until`` in order if the bus still holds all of them,
+        else None (the caller reads the database instead)."""
+        ...
+
+    async def publish_presence(self, workspace: str, message: dict[str, Any]) -> None: ...
+
+    async def ready(self) -> None:
+        """Raises ``Unavailable`` unless the bus can publish."""
+        ...
+
+    async def close(self) -> None: ...

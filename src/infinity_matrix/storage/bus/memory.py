@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import structlog
-
+from infinity_matrix.core.ports import EventHandler, PresenceHandler
 from infinity_matrix.core.protocol.events import Event
-
-Subscriber = Callable[[Sequence[Event]], None]
-log = structlog.get_logger(__name__)
 
 
 class MemoryBus:
-    """Delivers each committed batch, in commit order, to every subscriber of this process."""
+    """Hands each committed batch straight to this process's fan-out; retains nothing."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._on_events: EventHandler | None = None
+        self._on_presence: PresenceHandler | None = None
+
+    async def start(self, on_events: EventHandler, on_presence: PresenceHandler) -> None:
+        self._on_events = on_events
+        self._on_presence = on_presence
 
     async def publish(self, events: Sequence[Event]) -> None:
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber(events)
-            except Exception:  # one broken subscriber must not starve the others
-                log.exception("bus.subscriber_failed")
+        if self._on_events is not None:
+            await self._on_events(events)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Register ``subscriber``; returns the function that unregisters it."""
-        self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+    async def replay(self, workspace: str, after: int, until: int) -> list[Event] | None:
+        return None  # nothing retained: the database answers
+
+    async def publish_presence(self, workspace: str, message: dict[str, Any]) -> None:
+        if self._on_presence is not None:
+            await self._on_presence(workspace, message)
+
+    async def ready(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._on_events = None
+        self._on_presence = None
