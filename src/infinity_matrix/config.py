@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     max_value_bytes: int = 1024 * 1024
     max_request_bytes: int = 2 * 1024 * 1024
+    stream_outbox_bytes: int = 4 * 1024 * 1024
     rate_limit: str = "1200/minute"
     login_rate_limit: str = "10/minute"
 

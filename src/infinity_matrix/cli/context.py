@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -141,6 +142,27 @@ def history(
         for e in events
     ]
     render.table(("seq", "type", "actor", "source", "time"), rows)
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    prefix: Annotated[str, typer.Argument(help="Only keys starting with this.")] = "",
+    after: Annotated[
+        int | None, typer.Option(help="Replay changes after this seq first (default: from now).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print changes live as they happen; survives dropped connections (Ctrl-C stops)."""
+
+    async def follow(client: HubClient) -> None:
+        async with await client.stream(prefix=prefix, after=after) as stream:
+            async for frame in stream.frames():
+                render.stream_frame(frame, as_json)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        runtime.call(ctx, follow, workspace=workspace)
 
 
 async def _all_entries(client: HubClient, prefix: str, page_size: int) -> dict[str, Any]:

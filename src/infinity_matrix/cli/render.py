@@ -81,3 +81,22 @@ def _cell(value: object) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
     return str(value)
+
+
+def stream_frame(frame: dict[str, Any], as_json: bool) -> None:
+    """One line per change on the live stream (``imx ctx watch``)."""
+    if as_json:
+        if frame["type"] == "event":
+            emit_line(json.dumps(frame["event"]))
+        return
+    if frame["type"] == "event":
+        event = frame["event"]
+        subject = event["subject"].removeprefix("context/")
+        emit_line(f"{event['seq']:>6}  {event['type']:<16} {subject}  {event['actor']}")
+    elif frame["type"] == "reset":
+        emit_line("-- the hub could not resume this stream; changes may have been missed --")
+
+
+def emit_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

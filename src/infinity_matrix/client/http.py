@@ -17,6 +17,7 @@ import anyio
 import httpx
 
 from infinity_matrix import errors
+from infinity_matrix.client.stream import StreamClient
 from infinity_matrix.config import Settings
 from infinity_matrix.security.credfile import read_credentials, update_credentials
 
@@ -185,6 +186,22 @@ class HubClient:
 
     async def get_workspace(self, workspace: str | None = None) -> Json:
         return await self._json("GET", self._ws(workspace))
+
+    async def stream(
+        self, *, prefix: str = "", after: int | None = None, workspace: str | None = None
+    ) -> StreamClient:
+        """A live event stream of the workspace (enter it with ``async with``), from ``after``
+        or, by default, from now."""
+        workspace = workspace or self.workspace
+        epoch = None
+        if after is None:
+            record = await self.get_workspace(workspace)
+            after, epoch = record["head"], record["epoch"]
+        if not self._token:
+            raise errors.Unauthenticated("a credential is needed to stream", code="auth.missing")
+        return StreamClient(
+            self.base_url, self._token, workspace, prefix=prefix, after=after, epoch=epoch
+        )
 
     async def create_workspace(self, workspace: str, name: str | None = None) -> Json:
         return await self._json("POST", "/workspaces", json={"id": workspace, "name": name})

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -53,6 +54,15 @@ class Metrics:
             "event_batches",
             "Events per group-commit transaction.",
             buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.ws_connections = Gauge(
+            "ws_connections", "Open WebSocket connections.", ["face"], registry=self.registry
+        )
+        self.ws_closed_total = Counter(
+            "ws_closed_total",
+            "WebSocket connections closed by the hub, by close code.",
+            ["face", "code"],
             registry=self.registry,
         )
 
