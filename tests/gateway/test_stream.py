@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import websockets
+from tests.world import bootstrap_key, started_hub
 
 from infinity_matrix.client.stream import StreamClient
 from infinity_matrix.config import Settings
@@ -18,7 +19,6 @@ from infinity_matrix.hub import Hub
 from infinity_matrix.security.access import Role
 from infinity_matrix.security.principals import Principal
 from infinity_matrix.testing.server import serving
-from tests.world import bootstrap_key, started_hub
 
 pytestmark = pytest.mark.anyio
 TIMEOUT = 10.0
@@ -58,7 +58,8 @@ async def test_hello_replays_missed_events_in_order_then_streams_live(
     async with websockets.connect(ws_url(base_url, token=key)) as socket:
         await socket.send(json.dumps({"type": "hello", "after": first.seq - 1, "prefix": "notes/"}))
         welcome = await recv(socket)
-        assert welcome["type"] == "welcome" and welcome["recovered"] is True
+        assert welcome["type"] == "welcome"
+        assert welcome["recovered"] is True
         assert welcome["head"] == second.seq
         replayed = [await recv(socket), await recv(socket)]
         assert [f["seq"] for f in replayed] == [first.seq, second.seq]
@@ -84,7 +85,8 @@ async def test_writes_are_acknowledged_after_commit_and_deduplicated_by_id(
         again = await recv_until(socket, "ack")
         assert again == {"type": "ack", "id": "w-1", "seq": ack["seq"], "duplicate": True}
     record = await hub.store.get_workspace("default")
-    assert record is not None and record.head == ack["seq"]
+    assert record is not None
+    assert record.head == ack["seq"]
 
 
 async def test_bad_frames_get_an_error_frame_and_change_nothing(hub: Hub, base_url: str) -> None:
@@ -99,18 +101,21 @@ async def test_bad_frames_get_an_error_frame_and_change_nothing(hub: Hub, base_u
         error = await recv_until(socket, "error")
         assert (error["id"], error["code"]) == ("2", "context.invalid_key")
     record = await hub.store.get_workspace("default")
-    assert record is not None and record.head == head
+    assert record is not None
+    assert record.head == head
 
 
 async def test_credentials_and_visibility_are_checked_on_connect(hub: Hub, base_url: str) -> None:
     with pytest.raises(websockets.ConnectionClosed) as bad:
         async with websockets.connect(ws_url(base_url, token="imx_nope_nope")) as socket:
             await socket.recv()
-    assert bad.value.rcvd is not None and bad.value.rcvd.code == 4401
+    assert bad.value.rcvd is not None
+    assert bad.value.rcvd.code == 4401
     with pytest.raises(websockets.ConnectionClosed) as missing:
         async with websockets.connect(ws_url(base_url, "nowhere", bootstrap_key(hub))) as socket:
             await socket.recv()
-    assert missing.value.rcvd is not None and missing.value.rcvd.code == 4404
+    assert missing.value.rcvd is not None
+    assert missing.value.rcvd.code == 4404
 
 
 async def test_a_client_too_slow_to_read_is_closed_with_4408_and_others_are_unharmed(
@@ -132,7 +137,7 @@ async def test_a_client_too_slow_to_read_is_closed_with_4408_and_others_are_unha
                 pass
         closed = hub.metrics.ws_closed_total.labels(face="stream", code="4408")
         async with asyncio.timeout(TIMEOUT):
-            while closed._value.get() < 1:
+            while closed._value.get() < 1:  # noqa: ASYNC110 - a counter has no event to await
                 await asyncio.sleep(0.05)  # bounded: polls a counter under the timeout
         slow.close()
 
