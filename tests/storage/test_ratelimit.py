@@ -143,9 +143,12 @@ async def test_memory_storage_is_ready() -> None:
 
 @asynccontextmanager
 async def _redis_limiters(
-    rate: str, *prefixes: str, url: str = REDIS_URL
+    rate: str, *prefixes: str, url: str = REDIS_URL, fail_open: bool = True
 ) -> AsyncIterator[list[RateLimiter]]:
-    limiters = [RateLimiter(rate, storage_uri=url, prefix=prefix) for prefix in prefixes]
+    limiters = [
+        RateLimiter(rate, storage_uri=url, prefix=prefix, fail_open=fail_open)
+        for prefix in prefixes
+    ]
     try:
         yield limiters
     finally:
@@ -154,12 +157,20 @@ async def _redis_limiters(
 
 
 @pytest.mark.anyio
-async def test_an_unreachable_redis_makes_hits_unavailable() -> None:
-    async with _redis_limiters("5/minute", "imx", url=DEAD_REDIS_URL) as [limiter]:
+async def test_an_unreachable_redis_makes_hits_unavailable_when_failing_closed() -> None:
+    async with _redis_limiters("5/minute", "imx", url=DEAD_REDIS_URL, fail_open=False) as [limiter]:
         with pytest.raises(errors.Unavailable) as failed:
             await limiter.hit("api", "ada")
 
     assert failed.value.code == "ratelimit.unavailable"
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_redis_admits_requests_by_default() -> None:
+    async with _redis_limiters("5/minute", "imx", url=DEAD_REDIS_URL) as [limiter]:
+        state = await limiter.hit("api", "ada")
+
+    assert state == RateLimitState(limit=5, remaining=5, reset_after=0)
 
 
 @pytest.mark.anyio

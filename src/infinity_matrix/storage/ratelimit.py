@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import redis.asyncio
+import structlog
 from limits import parse
 from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -20,6 +21,8 @@ from limits.storage import storage_from_string
 
 from infinity_matrix.errors import RateLimited, Unavailable
 from infinity_matrix.security.ratelimit import RateLimitState
+
+log = structlog.get_logger(__name__)
 
 # A dead Redis must fail a request or a readiness probe quickly rather than hang it.
 _REDIS_TIMEOUT_SECONDS = 2.0
@@ -35,8 +38,14 @@ class LimitsRateLimiter:
     """
 
     def __init__(
-        self, rate: str, *, storage_uri: str = "async+memory://", prefix: str = "imx"
+        self,
+        rate: str,
+        *,
+        storage_uri: str = "async+memory://",
+        prefix: str = "imx",
+        fail_open: bool = True,
     ) -> None:
+        self._fail_open = fail_open
         self._item = parse(rate)
         uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
         options: dict[str, Any] = {"wrap_exceptions": True}
@@ -71,7 +80,14 @@ class LimitsRateLimiter:
             allowed = await self._strategy.hit(self._item, bucket, identity)
             stats = await self._strategy.get_window_stats(self._item, bucket, identity)
         except StorageError as exc:
-            raise _unavailable() from exc
+            if not self._fail_open:
+                raise _unavailable() from exc
+            # Redis is down: serving unlimited for a moment beats refusing every request (the
+            # database, not Redis, is the truth); readiness reports the outage meanwhile.
+            log.warning("ratelimit.storage_unavailable", bucket=bucket)
+            return RateLimitState(
+                limit=self._item.amount, remaining=self._item.amount, reset_after=0
+            )
         reset_after = max(0, math.ceil(stats.reset_time - time.time()))
         if not allowed:
             raise RateLimited(
