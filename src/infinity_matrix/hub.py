@@ -24,6 +24,7 @@ from infinity_matrix.security.ratelimit import RateLimiter
 from infinity_matrix.security.tokens import TokenIssuer, load_or_create_secret
 from infinity_matrix.storage.blobs import LocalBlobStore
 from infinity_matrix.storage.bus.memory import MemoryBus
+from infinity_matrix.storage.bus.redis import RedisBus
 from infinity_matrix.storage.credentials import SqlCredentialStore
 from infinity_matrix.storage.database import Database, PoolSettings
 from infinity_matrix.storage.events import SqlEventStore
@@ -65,7 +66,11 @@ class Hub:
         database = Database(settings.effective_database_url, _pool(settings))
         store = SqlEventStore(database)
         credentials = SqlCredentialStore(database)
-        bus: EventBus = MemoryBus()
+        bus: EventBus = (
+            RedisBus(settings.redis_url, prefix=settings.redis_prefix)
+            if settings.redis_url
+            else MemoryBus()
+        )
         metrics = Metrics()
         metrics.add_pool_collector(database.pool_status)
         log = EventLog(

@@ -22,7 +22,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from infinity_matrix.errors import InfinityMatrixError, Unavailable
+from infinity_matrix.errors import InfinityMatrixError
 
 Frame = dict[str, Any]
 _BACKOFF_MAX = 5.0
@@ -183,11 +183,11 @@ class StreamClient:
 
 
 def _raise_for_close(socket: ClientConnection) -> None:
-    code = socket.close_code or 1000
+    """Refusals end the client; any other close (a restart, 4408, 4429, a lost link) is a
+    reason to resume after a pause."""
+    code = socket.close_code or 1006
     if code in {4401, 4403, 4404}:
         raise InfinityMatrixError(
             f"the hub closed the stream ({code})", code=f"stream.closed_{code}"
         )
-    if code >= 4000 or code == 1011:
-        raise OSError(f"closed with {code}")  # 4408/4429/…: resume after a pause
-    raise Unavailable("the hub closed the stream", code="stream.closed")
+    raise OSError(f"the stream closed with {code}")

@@ -45,6 +45,7 @@ class _Channel:
     inbox: asyncio.Queue[Sequence[Event] | int] = field(default_factory=asyncio.Queue)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    failure: Exception | None = None  # why the channel could not open (told to subscribers)
     # Presence of every client of this workspace on any node: client id → (message, expires).
     present: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
 
@@ -52,10 +53,18 @@ class _Channel:
 class Fanout:
     """Owns the channels of one node. ``start`` hooks it to the bus; ``close`` stops it."""
 
-    def __init__(self, store: EventStore, bus: EventBus, *, reconcile_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        bus: EventBus,
+        *,
+        reconcile_seconds: float = 1.0,
+        presence_ttl: float = PRESENCE_TTL_SECONDS,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._reconcile_seconds = reconcile_seconds
+        self._presence_ttl = presence_ttl
         self._channels: dict[str, _Channel] = {}
         self._listeners: list[Callable[[Sequence[Event]], None]] = []
         self._reconciler: asyncio.Task[None] | None = None
@@ -78,6 +87,11 @@ class Fanout:
         self._channels.clear()
         await self._bus.close()
 
+    @property
+    def channels(self) -> frozenset[str]:
+        """The workspaces that have local subscribers now (for metrics and tests)."""
+        return frozenset(self._channels)
+
     def listen(self, listener: Callable[[Sequence[Event]], None]) -> None:
         """Call ``listener`` with every batch this node receives, of every workspace (caches
         and other node-wide state that must follow changes made on any node)."""
@@ -85,13 +99,18 @@ class Fanout:
 
     async def subscribe(self, workspace: str, subscriber: Subscriber) -> int:
         """Register ``subscriber``; answers the cursor C: it will be offered every event with
-        seq > C, and should read events up to C from the store itself (replay)."""
+        seq > C, and should read events up to C from the store itself (replay).
+
+        Raises what the store raises (``Unavailable``) if the workspace's head cannot be read.
+        """
         channel = self._channels.get(workspace)
         if channel is None:
             channel = self._channels[workspace] = _Channel(workspace)
             channel.task = asyncio.create_task(self._run(channel))
         channel.subscribers.add(subscriber)
         await channel.ready.wait()
+        if channel.failure is not None:
+            raise channel.failure
         for message, _expires in channel.present.values():
             subscriber.presence(message)
         return channel.cursor
@@ -131,12 +150,19 @@ class Fanout:
         if message.get("state") is None:
             channel.present.pop(client, None)
         else:
-            channel.present[client] = (message, time.monotonic() + PRESENCE_TTL_SECONDS)
+            channel.present[client] = (message, time.monotonic() + self._presence_ttl)
         for subscriber in list(channel.subscribers):
             subscriber.presence(message)
 
     async def _run(self, channel: _Channel) -> None:
-        record = await self._store.get_workspace(channel.workspace)
+        try:
+            record = await self._store.get_workspace(channel.workspace)
+        except Exception as exc:  # handed to the waiting subscribers rather than hanging them
+            channel.failure = exc
+            if self._channels.get(channel.workspace) is channel:
+                del self._channels[channel.workspace]
+            channel.ready.set()
+            return
         channel.cursor = record.head if record else 0
         channel.ready.set()
         while True:
