@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from infinity_matrix import __version__
+from infinity_matrix.gateway import stream, yjs
 from infinity_matrix.gateway.bodylimit import BodyLimitMiddleware
 from infinity_matrix.gateway.metricsmw import MetricsMiddleware
 from infinity_matrix.gateway.problems import install_problem_handlers
@@ -45,6 +46,8 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> FastAPI:
     install_problem_handlers(app)
     for module in (health, auth, users, workspaces, keys, context, events):
         app.include_router(module.router)
+    app.include_router(stream.router)
+    app.include_router(yjs.router)
     # Outermost last: request id wraps metrics wraps the body limit wraps the app.
     app.add_middleware(BodyLimitMiddleware, max_bytes=hub.settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=hub.metrics)

@@ -1,10 +1,13 @@
-"""Context entries: put whole values (turned into minimal Yjs edits), get, list, delete, history."""
+"""Context entries: put whole values (turned into minimal Yjs edits) or Yjs updates, get, list,
+delete, history."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+import pycrdt
 
 from infinity_matrix.core.authorization import Authorizer
 from infinity_matrix.core.ports import EventStore, LogTransaction
@@ -14,12 +17,16 @@ from infinity_matrix.core.sync.documents import Document
 from infinity_matrix.core.sync.log import EventLog, Origin, Receipt
 from infinity_matrix.core.sync.projector import Projection
 from infinity_matrix.errors import Conflict, InvalidInput, NotFound, TooLarge
-from infinity_matrix.security.access import Permission
+from infinity_matrix.security.access import Permission, Role, require
 from infinity_matrix.security.principals import Principal
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 MAX_PAGE = 1000
+KINDS: tuple[Kind, ...] = ("text", "json")
+# A Yjs update can grow a value's JSON text by at most about this factor (one control character
+# in a string becomes six: \u0001); below the bound an update cannot cross the size limit.
+_MAX_GROWTH = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,48 @@ class DeleteEntry:
         return [ev.NewEvent(ev.CONTEXT_DELETED, self.subject)]
 
 
+@dataclass(frozen=True, slots=True)
+class ApplyUpdate:
+    """Integrate a Yjs update from a live editor; logs the update as received.
+
+    Yjs cannot reject part of an update, so one that also writes the root of the other kind (a
+    Y.Map ``data`` in a text entry) is accepted whole: it is logged and replayed, but the
+    readable value shows only the entry's own root. An update that changes nothing appends
+    nothing, so a reconnecting client's sync step 2 (which repeats every deletion it knows) is
+    free, and allowed even to callers who may not write. Deletions of items the entry never
+    had change nothing either and are dropped.
+    """
+
+    key: str
+    update: bytes
+    kind: Kind  # for an entry this update creates; an existing entry keeps its kind
+    role: Role
+    max_value_bytes: int
+
+    @property
+    def subject(self) -> str:
+        return ev.context_subject(self.key)
+
+    async def decide(self, projection: Projection, tx: LogTransaction) -> list[ev.NewEvent]:
+        record = await projection.entry(self.key)
+        doc = await projection.document(self.key)
+        if not _changes(doc, self.update):
+            return []
+        require(self.role, Permission.WRITE)
+        kind = record.kind if record is not None else self.kind
+        if (record.size if record else 0) + _MAX_GROWTH * len(self.update) > self.max_value_bytes:
+            # Near the limit: measure on a copy, since a refused update must leave the staged
+            # document untouched.
+            probe = Document(doc.state())
+            probe.apply(self.update)
+            _check_value_size(_value_size(probe, kind), self.max_value_bytes)
+        doc.apply(self.update)
+        payload: dict[str, Any] = {"kind": kind, "size": _value_size(doc, kind)}
+        if record is None:
+            payload["tags"] = []
+        return [ev.NewEvent(ev.CONTEXT_UPDATED, self.subject, payload, self.update)]
+
+
 class ContextService:
     """Use cases on context entries; every method checks authorization itself.
 
@@ -115,6 +164,39 @@ class ContextService:
         await self._auth.check(principal, workspace, Permission.WRITE)
         origin = Origin(actor=principal.actor, source=source, client_msg_id=client_msg_id)
         return await self._log.submit(workspace, DeleteEntry(validate_key(key)), origin)
+
+    async def open_document(
+        self, principal: Principal, workspace: str, key: str
+    ) -> EntryRecord | None:
+        """The entry a live editor opens, or None if it does not exist yet (the editor's first
+        update creates it). Raises ``NotFound`` (workspace) and ``InvalidInput`` (key)."""
+        await self._auth.check(principal, workspace, Permission.READ)
+        return await self._store.get_entry(workspace, validate_key(key))
+
+    async def apply_update(
+        self,
+        principal: Principal,
+        workspace: str,
+        key: str,
+        update: bytes,
+        *,
+        kind: str | None = None,
+        client_msg_id: str | None = None,
+        source: str | None = None,
+    ) -> Receipt:
+        """Integrate a Yjs v1 update (see ``ApplyUpdate``); ``kind`` (text, the default, or
+        json) is that of an entry the update creates.
+
+        Raises ``Forbidden`` when a caller who may only read sends an update that changes
+        something, ``InvalidInput`` (``sync.invalid_update``) for bytes that are no update,
+        and ``TooLarge`` (``context.too_large``) when the value would outgrow the limit.
+        """
+        role = await self._auth.check(principal, workspace, Permission.READ)
+        command = ApplyUpdate(
+            validate_key(key), update, _check_kind(kind), role, self._max_value_bytes
+        )
+        origin = Origin(actor=principal.actor, source=source, client_msg_id=client_msg_id)
+        return await self._log.submit(workspace, command, origin)
 
     async def get(self, principal: Principal, workspace: str, key: str) -> EntryRecord:
         await self._auth.check(principal, workspace, Permission.READ)
@@ -170,19 +252,53 @@ class ContextService:
         if not isinstance(data, dict):
             raise InvalidInput("data must be a JSON object", code="context.invalid_value")
         try:
-            size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+            size = _json_size(data)
         except (TypeError, ValueError) as exc:
             raise InvalidInput("data is not valid JSON", code="context.invalid_value") from exc
         self._check_size(size)
         return PutEntry(key, "json", data, size, tags)
 
     def _check_size(self, size: int) -> None:
-        if size > self._max_value_bytes:
-            raise TooLarge(
-                f"value is {size} bytes; the limit is {self._max_value_bytes}",
-                code="context.too_large",
-                limit=self._max_value_bytes,
-            )
+        _check_value_size(size, self._max_value_bytes)
+
+
+def _check_value_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise TooLarge(
+            f"value is {size} bytes; the limit is {limit}", code="context.too_large", limit=limit
+        )
+
+
+def _json_size(data: dict[str, Any]) -> int:
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _value_size(doc: Document, kind: Kind) -> int:
+    return len(doc.text.encode()) if kind == "text" else _json_size(doc.data)
+
+
+def _changes(doc: Document, update: bytes) -> bool:
+    """Whether applying ``update`` would change ``doc``; ``InvalidInput`` if it is no update."""
+    try:
+        missing = pycrdt.get_update(update, doc.state_vector())
+    except ValueError as exc:
+        raise InvalidInput("not a Yjs update", code="sync.invalid_update") from exc
+    if missing[:1] != b"\x00":
+        return True  # it holds items the document lacks (a leading varuint count, not 0)
+    # Only deletions: whether any is new shows only by trying them, on a copy.
+    probe = Document(doc.state())
+    before = probe.state()
+    probe.apply(update)
+    return probe.state() != before
+
+
+def _check_kind(kind: str | None) -> Kind:
+    if kind is None:
+        return "text"
+    for known in KINDS:
+        if kind == known:
+            return known
+    raise InvalidInput("kind is text or json", code="context.invalid_kind")
 
 
 def _check_tags(tags: list[str] | None) -> list[str] | None:

@@ -1,0 +1,295 @@
+"""Yjs rooms: on each node, one live document per context entry, shared by its local editors.
+
+A room follows the log through the workspace's fan-out: every committed ``context.updated`` of
+its key is applied to the room's document and sent to every peer, the writer included (Yjs
+ignores what it has, and a peer cannot otherwise tell that its write was committed). Writes go
+the other way through ``ContextService.apply_update`` — the log, not the room, decides. When
+the entry is deleted (``context.deleted``) the room closes every peer with ``NotFound``
+(``context.deleted``) and goes away; a client that comes back opens the entry afresh, and its
+first update creates it again.
+
+Awareness (cursors, names) is relayed, never logged: to the room's local peers and, through
+``Fanout.publish_presence``, to the rooms of the same key on other nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import structlog
+
+from infinity_matrix.core.protocol import events as ev
+from infinity_matrix.core.protocol.ywebsocket import (
+    GONE,
+    AwarenessEntry,
+    decode_awareness,
+    encode_awareness,
+)
+from infinity_matrix.core.records import EntryRecord
+from infinity_matrix.core.sync.context import ContextService
+from infinity_matrix.core.sync.documents import Document
+from infinity_matrix.core.sync.fanout import Fanout
+from infinity_matrix.errors import InfinityMatrixError, InvalidInput, NotFound, Unavailable
+from infinity_matrix.security.principals import Principal
+
+log = structlog.get_logger(__name__)
+
+AWARENESS = "awareness"  # the presence message type of rooms; other faces use their own
+# A y-websocket client speaks for one awareness client (its doc's); a few more are tolerated.
+MAX_AWARENESS_CLIENTS = 16
+
+
+class Peer(Protocol):
+    """A local editor's connection. Nothing here may block: a peer that cannot keep up closes
+    itself (the client then reconnects and syncs)."""
+
+    @property
+    def id(self) -> str:
+        """Unique across nodes: it names the peer's awareness in presence messages."""
+        ...
+
+    def send_update(self, update: bytes) -> None: ...
+
+    def send_awareness(self, update: bytes) -> None: ...
+
+    def close(self, error: InfinityMatrixError) -> None: ...
+
+
+class Room:
+    """One entry's document on this node and its local peers; a fan-out ``Subscriber``."""
+
+    def __init__(self, workspace: str, key: str, fanout: Fanout) -> None:
+        self.workspace = workspace
+        self.key = key
+        self.closed = False
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._fanout = fanout
+        self._subject = ev.context_subject(key)
+        self._peers: dict[str, Peer] = {}
+        self._document: Document | None = None
+        self._early: list[bytes] = []  # committed updates that arrived while loading
+        self._awareness: dict[str, dict[int, AwarenessEntry]] = {}  # by peer, local or remote
+
+    @property
+    def peers(self) -> int:
+        return len(self._peers)
+
+    def load(self, record: EntryRecord | None) -> None:
+        """Start from the entry's stored state (None: it does not exist yet)."""
+        if self.closed:
+            return
+        self._document = Document(record.state if record and record.state else None)
+        for update in self._early:
+            self._document.apply(update)
+        self._early.clear()
+
+    def state_vector(self) -> bytes:
+        return self._loaded().state_vector()
+
+    def diff(self, state_vector: bytes) -> bytes:
+        """What a peer at ``state_vector`` lacks; ``InvalidInput`` for a bad vector."""
+        return self._loaded().diff(state_vector)
+
+    def awareness_states(self) -> bytes | None:
+        """Every known awareness state, for a peer that just joined (None if there is none)."""
+        entries = [e for states in self._awareness.values() for e in states.values()]
+        return encode_awareness(entries) if entries else None
+
+    def add(self, peer: Peer) -> None:
+        self._peers[peer.id] = peer
+
+    def remove(self, peer: Peer) -> bool:
+        """Drop ``peer`` and tell the local peers that its awareness clients left; answers
+        whether it had any (then ``left`` should tell the other nodes)."""
+        self._peers.pop(peer.id, None)
+        removal = self._forget(peer.id)
+        if removal is not None:
+            self._broadcast_awareness(removal)
+        return removal is not None
+
+    async def left(self, peer: Peer) -> None:
+        """Tell the rooms of other nodes that ``peer``'s awareness clients left."""
+        await self._publish_awareness(peer.id, None)
+
+    async def awareness(self, peer: Peer, update: bytes) -> None:
+        """Relay a local peer's awareness update to every local peer and to other nodes.
+
+        The sender gets it back too: y-websocket clients take any message as a sign of life
+        and reconnect after 30 silent seconds, and the reference server echoes the same way.
+        """
+        self._remember(peer.id, decode_awareness(update))
+        self._broadcast_awareness(update)
+        await self._publish_awareness(peer.id, update)
+
+    def close(self) -> None:
+        self.closed = True
+        self._document = None
+        self._early.clear()
+
+    # Subscriber ---------------------------------------------------------------------------
+
+    def offer(self, event: ev.Event) -> None:
+        if event.subject != self._subject or self.closed:
+            return
+        if event.type == ev.CONTEXT_DELETED:
+            self._deleted()
+        elif event.type == ev.CONTEXT_UPDATED and event.data:
+            if self._document is None:
+                self._early.append(event.data)
+                return
+            try:
+                self._document.apply(event.data)
+            except InvalidInput:  # the log accepted it; a peer may still make sense of it
+                log.exception("rooms.bad_logged_update", workspace=self.workspace, seq=event.seq)
+            for peer in list(self._peers.values()):
+                peer.send_update(event.data)
+
+    def presence(self, message: dict[str, Any]) -> None:
+        """Awareness from other nodes (this node's own messages come back too: ignored)."""
+        client = message.get("client")
+        if (
+            message.get("type") != AWARENESS
+            or message.get("key") != self.key
+            or not isinstance(client, str)
+            or client in self._peers
+        ):
+            return
+        try:
+            self._remote_awareness(client, message.get("state"))
+        except (InvalidInput, TypeError, binascii.Error):
+            log.warning("rooms.bad_presence", workspace=self.workspace, client=client)
+
+    # Internals ----------------------------------------------------------------------------
+
+    def _loaded(self) -> Document:
+        if self._document is None:
+            raise _deleted(self.key)
+        return self._document
+
+    def _deleted(self) -> None:
+        error = _deleted(self.key)
+        self.close()
+        for peer in list(self._peers.values()):
+            peer.close(error)
+
+    def _remote_awareness(self, client: str, state: object) -> None:
+        if state is None:
+            removal = self._forget(client)
+            if removal is not None:
+                self._broadcast_awareness(removal)
+            return
+        if not isinstance(state, str):
+            raise TypeError("an awareness state is base64 text")
+        update = base64.b64decode(state, validate=True)
+        self._remember(client, decode_awareness(update))
+        self._broadcast_awareness(update)
+
+    def _remember(self, peer_id: str, entries: list[AwarenessEntry]) -> None:
+        states = self._awareness.setdefault(peer_id, {})
+        for entry in entries:
+            if entry.gone:
+                states.pop(entry.client, None)
+            else:
+                states[entry.client] = entry
+        if len(states) > MAX_AWARENESS_CLIENTS:
+            raise InvalidInput("too many awareness clients", code="sync.invalid_message")
+        if not states:
+            del self._awareness[peer_id]
+
+    def _forget(self, peer_id: str) -> bytes | None:
+        states = self._awareness.pop(peer_id, {})
+        if not states:
+            return None
+        # A later clock with a null state is how y-protocols says that a client left.
+        left = [AwarenessEntry(e.client, e.clock + 1, GONE) for e in states.values()]
+        return encode_awareness(left)
+
+    def _broadcast_awareness(self, update: bytes) -> None:
+        for peer in list(self._peers.values()):
+            peer.send_awareness(update)
+
+    async def _publish_awareness(self, peer_id: str, update: bytes | None) -> None:
+        state = base64.b64encode(update).decode() if update is not None else None
+        message = {"type": AWARENESS, "key": self.key, "client": peer_id, "state": state}
+        try:
+            await self._fanout.publish_presence(self.workspace, message)
+        except Unavailable:  # awareness is best effort: editing goes on without it
+            log.warning("rooms.awareness_unpublished", workspace=self.workspace)
+
+
+class Rooms:
+    """This node's rooms by (workspace, key). A room opens with its first peer and is released
+    (unsubscribed, its document dropped) when its last peer leaves."""
+
+    def __init__(self, context: ContextService, fanout: Fanout) -> None:
+        self._context = context
+        self._fanout = fanout
+        self._rooms: dict[tuple[str, str], Room] = {}
+        self._opening: dict[Room, asyncio.Task[None]] = {}
+
+    def get(self, workspace: str, key: str) -> Room | None:
+        return self._rooms.get((workspace, key))
+
+    @asynccontextmanager
+    async def join(
+        self, principal: Principal, workspace: str, key: str, peer: Peer
+    ) -> AsyncIterator[Room]:
+        """Authorize (read), then make ``peer`` a member of the entry's room for the block.
+
+        Raises what ``ContextService.open_document`` raises (``NotFound``, ``InvalidInput``),
+        and ``NotFound`` (``context.deleted``) if the entry is deleted while the room opens.
+        """
+        await self._context.open_document(principal, workspace, key)
+        room = self._rooms.get((workspace, key))
+        if room is None or room.closed:
+            room = self._rooms[(workspace, key)] = Room(workspace, key, self._fanout)
+            self._opening[room] = asyncio.create_task(self._open(room, principal))
+        room.add(peer)  # before any wait: a room with a peer is never released under it
+        try:
+            await asyncio.shield(room.opened)
+            if room.closed:
+                raise _deleted(key)
+            yield room
+        finally:
+            had_awareness = room.remove(peer)
+            if room.peers == 0:
+                self._release(room)
+            if had_awareness:
+                await room.left(peer)
+
+    async def _open(self, room: Room, principal: Principal) -> None:
+        try:
+            # Subscribe before reading the state, so no commit can fall between the two; one
+            # that the read saw may also arrive live, which Yjs applies as a no-op.
+            await self._fanout.subscribe(room.workspace, room)
+            room.load(await self._context.open_document(principal, room.workspace, room.key))
+        except asyncio.CancelledError:  # released: every peer left before it opened
+            room.opened.cancel()
+            raise
+        except Exception as exc:
+            self._opening.pop(room, None)
+            room.opened.set_exception(exc)
+            room.opened.exception()  # marked as seen: every peer may have left already
+            self._release(room)
+        else:
+            room.opened.set_result(None)
+        finally:
+            self._opening.pop(room, None)
+
+    def _release(self, room: Room) -> None:
+        opening = self._opening.pop(room, None)
+        if opening is not None:
+            opening.cancel()
+        self._fanout.unsubscribe(room.workspace, room)
+        if self._rooms.get((room.workspace, room.key)) is room:
+            del self._rooms[(room.workspace, room.key)]
+        room.close()
+
+
+def _deleted(key: str) -> NotFound:
+    return NotFound(f"context entry {key!r} was deleted", code="context.deleted")
