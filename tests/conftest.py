@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from tests.world import started_hub
 
 from infinity_matrix.config import Settings
 from infinity_matrix.hub import Hub
-from infinity_matrix.security.passwords import PasswordHasher
 from infinity_matrix.testing import services
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -62,16 +62,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
-    hub = Hub.build(settings, hasher=fast_hasher())
-    await hub.start()
-    try:
-        yield hub
-    finally:
-        await hub.close()
-
-
-def fast_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=64)
+    async with started_hub(settings) as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)
