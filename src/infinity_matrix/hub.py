@@ -16,6 +16,7 @@ from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
 from infinity_matrix.core.sync.context import ContextService
 from infinity_matrix.core.sync.fanout import Fanout
 from infinity_matrix.core.sync.log import EventLog
+from infinity_matrix.core.sync.rooms import Rooms
 from infinity_matrix.core.workspaces import WorkspaceService
 from infinity_matrix.observability.metrics import Metrics
 from infinity_matrix.security.identity import Authenticator, IdentityService
@@ -42,6 +43,7 @@ class Hub:
     credentials: SqlCredentialStore
     bus: EventBus
     fanout: Fanout
+    rooms: Rooms
     blobs: LocalBlobStore
     log: EventLog
     metrics: Metrics
@@ -94,6 +96,7 @@ class Hub:
         authenticator = Authenticator(credentials, tokens)
         fanout = Fanout(store, bus)
         fanout.listen(lambda events: _forget_revoked_keys(authenticator, events))
+        context = ContextService(store, log, authorizer, max_value_bytes=settings.max_value_bytes)
         return cls(
             settings=settings,
             database=database,
@@ -101,6 +104,7 @@ class Hub:
             credentials=credentials,
             bus=bus,
             fanout=fanout,
+            rooms=Rooms(context, fanout),
             blobs=LocalBlobStore(database, settings.blob_dir),
             log=log,
             metrics=metrics,
@@ -108,9 +112,7 @@ class Hub:
             identity=identity,
             workspaces=WorkspaceService(store, log, authorizer, identity.user_exists),
             keys=KeyService(credentials, log, authorizer),
-            context=ContextService(
-                store, log, authorizer, max_value_bytes=settings.max_value_bytes
-            ),
+            context=context,
             audit=AuditService(store, authorizer),
             rate_limiter=LimitsRateLimiter(
                 settings.rate_limit, storage_uri=limiter_uri, prefix=f"{settings.redis_prefix}:rl"

@@ -29,6 +29,9 @@ from infinity_matrix.hub import Hub
 router = APIRouter()
 log = structlog.get_logger(__name__)
 
+# Frames that count against the principal's rate limit: writes and presence, not liveness.
+_LIMITED = frozenset({"put", "delete", "presence"})
+
 
 @router.websocket("/api/v1/workspaces/{ws}/stream")
 async def stream(websocket: WebSocket, ws: str) -> None:
@@ -76,8 +79,6 @@ async def _read(websocket: WebSocket, hub: Hub, principal_id: str, session: Stre
             text = await websocket.receive_text()
             if len(text) > limit:
                 raise _Close(CLOSE_TOO_LARGE)
-            if _is_write(text):
-                await hub.rate_limiter.hit("stream", principal_id)
             try:
                 frame = orjson.loads(text)
             except orjson.JSONDecodeError:
@@ -85,14 +86,11 @@ async def _read(websocket: WebSocket, hub: Hub, principal_id: str, session: Stre
             if not isinstance(frame, dict):
                 await session.handle({"type": None})  # answers frame.invalid
                 continue
+            if frame.get("type") in _LIMITED:
+                await hub.rate_limiter.hit("stream", principal_id)
             await session.handle(frame)
     except WebSocketDisconnect:
         return
-
-
-def _is_write(text: str) -> bool:
-    # Cheap pre-check before parsing: rate limits count writes and presence, not pings.
-    return '"ping"' not in text[:40]
 
 
 class _Close(Exception):

@@ -31,11 +31,11 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from fastapi import APIRouter, FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 
 from infinity_matrix.core.protocol import ywebsocket as yws
 from infinity_matrix.core.sync.context import KINDS
-from infinity_matrix.core.sync.rooms import Room, Rooms
+from infinity_matrix.core.sync.rooms import Room
 from infinity_matrix.errors import InfinityMatrixError, InvalidInput, TooLarge
 from infinity_matrix.gateway.wsbase import (
     CLOSE_TOO_SLOW,
@@ -65,7 +65,7 @@ async def yjs(websocket: WebSocket, ws: str, key: str) -> None:
     try:
         principal = await hub.authenticator.authenticate(bearer_from(websocket))
         writer = _writer(websocket, hub, principal, ws, key)
-        async with rooms_of(websocket.app).join(principal, ws, key, peer) as room:
+        async with hub.rooms.join(principal, ws, key, peer) as room:
             close = await _serve(websocket, _Session(writer, room, peer))
     except InfinityMatrixError as exc:
         close = (close_code_for(exc), exc.code)
@@ -74,15 +74,6 @@ async def yjs(websocket: WebSocket, ws: str, key: str) -> None:
         close = (CLOSE_INTERNAL, "internal")
     if close is not None:
         await close_quietly(websocket, *close)
-
-
-def rooms_of(app: FastAPI) -> Rooms:
-    """The rooms of the app's hub, made on first use (one app serves one hub)."""
-    rooms: Rooms | None = getattr(app.state, "yjs_rooms", None)
-    if rooms is None:
-        hub: Hub = app.state.hub
-        rooms = app.state.yjs_rooms = Rooms(hub.context, hub.fanout)
-    return rooms
 
 
 class _Peer:

@@ -13,13 +13,13 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from difflib import SequenceMatcher
-from typing import Any, Literal
+from typing import Any
 
 import pycrdt
 
+from infinity_matrix.core.records import Kind
 from infinity_matrix.errors import InvalidInput
 
-Kind = Literal["text", "json"]
 TEXT: Kind = "text"
 JSON: Kind = "json"
 
