@@ -240,3 +240,23 @@ async def test_the_stream_client_resumes_after_a_drop_without_gap_or_duplicate(
                     seen.append(frame["seq"])
     assert seen == seqs == list(range(head + 1, head + 8))
     assert client.reconnects >= 1
+
+
+async def test_writes_over_the_rate_limit_close_the_stream_with_4429(settings: Settings) -> None:
+    settings.rate_limit = "3/minute"
+    async with (
+        started_hub(settings) as hub,
+        serving(hub) as url,
+        websockets.connect(ws_url(url, token=bootstrap_key(hub))) as socket,
+    ):
+        await socket.send(json.dumps({"type": "hello"}))
+        await recv_until(socket, "welcome")
+        for n in range(3):
+            await socket.send(
+                json.dumps({"type": "put", "id": f"p{n}", "key": "k", "text": f"{n}"})
+            )
+            await recv_until(socket, "ack")
+        await socket.send(json.dumps({"type": "put", "id": "p3", "key": "k", "text": "3"}))
+        with pytest.raises(websockets.ConnectionClosed):
+            await recv(socket)
+        assert socket.close_code == 4429
