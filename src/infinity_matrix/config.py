@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 2 * 1024 * 1024
     stream_outbox_bytes: int = 4 * 1024 * 1024
     rate_limit: str = "1200/minute"
+    # Browser origins allowed to call /mcp besides the hub's own and loopback ones.
+    mcp_allowed_origins: list[str] = Field(default_factory=list)
     login_rate_limit: str = "10/minute"
 
     access_token_ttl_seconds: int = 900

@@ -10,7 +10,10 @@ from infinity_matrix.config import Settings
 from infinity_matrix.core.audit import AuditService
 from infinity_matrix.core.authorization import Authorizer
 from infinity_matrix.core.bootstrap import Bootstrap
+from infinity_matrix.core.briefing import BriefingService
+from infinity_matrix.core.changes import ChangesService
 from infinity_matrix.core.keys import KeyService
+from infinity_matrix.core.knowledge.graph import GraphService
 from infinity_matrix.core.ports import EventBus
 from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
 from infinity_matrix.core.sync.context import ContextService
@@ -29,8 +32,10 @@ from infinity_matrix.storage.bus.redis import RedisBus
 from infinity_matrix.storage.credentials import SqlCredentialStore
 from infinity_matrix.storage.database import Database, PoolSettings
 from infinity_matrix.storage.events import SqlEventStore
+from infinity_matrix.storage.graph import SqlGraphStore
 from infinity_matrix.storage.migrate import upgrade
 from infinity_matrix.storage.ratelimit import LimitsRateLimiter
+from infinity_matrix.storage.search import SqlSearchIndex
 
 
 @dataclass(slots=True)
@@ -53,6 +58,9 @@ class Hub:
     keys: KeyService
     context: ContextService
     audit: AuditService
+    graph: GraphService
+    changes: ChangesService
+    briefing: BriefingService
     rate_limiter: RateLimiter
     login_limiter: RateLimiter
 
@@ -96,7 +104,13 @@ class Hub:
         authenticator = Authenticator(credentials, tokens)
         fanout = Fanout(store, bus)
         fanout.listen(lambda events: _forget_revoked_keys(authenticator, events))
-        context = ContextService(store, log, authorizer, max_value_bytes=settings.max_value_bytes)
+        context = ContextService(
+            store,
+            log,
+            authorizer,
+            max_value_bytes=settings.max_value_bytes,
+            search=SqlSearchIndex(database),
+        )
         return cls(
             settings=settings,
             database=database,
@@ -114,6 +128,9 @@ class Hub:
             keys=KeyService(credentials, log, authorizer),
             context=context,
             audit=AuditService(store, authorizer),
+            graph=GraphService(store, SqlGraphStore(database), log, authorizer),
+            changes=ChangesService(store, authorizer),
+            briefing=BriefingService(context),
             rate_limiter=LimitsRateLimiter(
                 settings.rate_limit, storage_uri=limiter_uri, prefix=f"{settings.redis_prefix}:rl"
             ),

@@ -51,12 +51,43 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# The full-text index (migration 0002) is schema that tables.py cannot declare without breaking
+# the other database: an FTS5 table with its shadow tables (SQLite), a generated tsvector column
+# and its GIN index (PostgreSQL). No query of the hub selects them through the metadata;
+# tests/storage/test_search.py checks them.
+_SEARCH_TABLE = "context_search"  # and its shadow tables context_search_*
+_SEARCH_COLUMN = "search_vector"
+_SEARCH_INDEX = "ix_context_entries_search_vector"
+
+
+# The knowledge graph's substring indexes (migration 0003) are of the same kind: FTS5 trigram
+# tables (SQLite) and pg_trgm GIN indexes (PostgreSQL), named in tables.py.
+_FTS_TABLES = (_SEARCH_TABLE, *tables.GRAPH_SEARCH_TABLES)
+
+
+def _is_search_index(name: str | None, type_: str) -> bool:
+    if type_ == "table":
+        return name is not None and any(
+            name == table or name.startswith(table + "_") for table in _FTS_TABLES
+        )
+    if type_ == "index" and name in tables.GRAPH_SEARCH_INDEXES:
+        return True
+    return (type_, name) in {("column", _SEARCH_COLUMN), ("index", _SEARCH_INDEX)}
+
+
 def _table_names(connection: Connection) -> set[str]:
-    return set(sa.inspect(connection).get_table_names())
+    names = sa.inspect(connection).get_table_names()
+    return {name for name in names if not _is_search_index(name, "table")}
 
 
 def _schema_diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    def include_object(
+        _object: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any
+    ) -> bool:
+        return not (reflected and _is_search_index(name, type_))
+
+    opts = {"compare_type": True, "include_object": include_object}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, tables.metadata))
 
 

@@ -1,4 +1,4 @@
-"""``imx ctx``: write, read, list, delete context entries and read one entry's history."""
+"""``imx ctx``: write, read, list, search, delete context entries and read one entry's history."""
 
 from __future__ import annotations
 
@@ -102,6 +102,31 @@ def ls(
     render.table(columns, rows)
     if page.get("next_cursor"):
         render.note(f"more entries after {page['next_cursor']!r}: use --all or a larger --limit")
+
+
+@app.command("search")
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help='Words; "a phrase", -excluded; last word = prefix.')],
+    prefix: Annotated[str, typer.Option("--prefix", "-p", help="Only keys starting with P.")] = "",
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=100, help="At most this many.")
+    ] = 20,
+    as_json: JsonFlag = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Full-text search over keys and values, best matches first."""
+    hits = runtime.call(
+        ctx, lambda c: c.search(query, prefix=prefix, limit=limit), workspace=workspace
+    )
+    if as_json:
+        render.emit_json(hits)
+        return
+    rows = [
+        (h["key"], h["kind"], f"{h['score']:.3g}", h["seq"], " ".join(h["snippet"].split()))
+        for h in hits
+    ]
+    render.table(("key", "kind", "score", "seq", "snippet"), rows)
 
 
 @app.command("rm")

@@ -11,7 +11,9 @@ from infinity_matrix.cli import (
     auth,
     context,
     events,
+    graph,
     keys,
+    mcp,
     members,
     runtime,
     serve,
@@ -54,6 +56,8 @@ app.command("logout")(auth.logout)
 app.command("whoami")(auth.whoami)
 app.command("events")(events.events)
 app.add_typer(context.app, name="ctx")
+app.add_typer(graph.app, name="graph")
+app.add_typer(mcp.app, name="mcp")
 app.add_typer(workspaces.app, name="workspace")
 app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")

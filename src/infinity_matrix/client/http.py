@@ -345,6 +345,198 @@ class HubClient:
         params = {"after": after, "limit": limit}
         return await self._json("GET", f"{self._ws(workspace)}/events", params=params)
 
+    async def search(
+        self,
+        query: str,
+        *,
+        prefix: str = "",
+        limit: int = 20,
+        workspace: str | None = None,
+    ) -> list[Json]:
+        """Entries matching ``query``, best first: ``{"key", "kind", "snippet", "score",
+        "seq", "updated_at"}`` each (``InvalidInput`` ``search.invalid_query`` if it has no
+        word to look for)."""
+        params: Json = {"q": query, "prefix": prefix, "limit": limit}
+        return _items(await self._json("GET", f"{self._ws(workspace)}/search", params=params))
+
+    # -- knowledge graph -------------------------------------------------------------------------
+    # Bodies and answers use the reference memory server's names: {"name", "entityType",
+    # "observations"}, {"from", "to", "relationType"}, {"entityName", "contents"}.
+
+    async def graph_read(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        details: bool = False,
+        workspace: str | None = None,
+    ) -> Json:
+        """One page ``{"entities", "relations", "next_cursor"}`` of the whole graph."""
+        params = _page_params(cursor, limit, details)
+        return await self._json("GET", self._graph(workspace), params=params)
+
+    async def graph_search(
+        self,
+        query: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        details: bool = False,
+        workspace: str | None = None,
+    ) -> Json:
+        """Entities whose name, type or an observation contains ``query``, and their relations."""
+        params = {"q": query, **_page_params(cursor, limit, details)}
+        return await self._json("GET", f"{self._graph(workspace)}/search", params=params)
+
+    async def graph_open(
+        self,
+        names: list[str],
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        details: bool = False,
+        workspace: str | None = None,
+    ) -> Json:
+        """The entities of ``names`` that exist, and the relations from or to them."""
+        params = {"names": names, **_page_params(cursor, limit, details)}
+        return await self._json("GET", f"{self._graph(workspace)}/entities", params=params)
+
+    async def graph_history(
+        self,
+        name: str,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[Json]:
+        """Events about the entity name, newest first."""
+        params: Json = {"name": name, "limit": limit}
+        if before is not None:
+            params["before"] = before
+        body = await self._json("GET", f"{self._graph(workspace)}/history", params=params)
+        events: list[Json] = body["events"]
+        return events
+
+    async def graph_create_entities(
+        self,
+        entities: list[Json],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """``{"entities": <created>, "seq", "duplicate"}``."""
+        return await self._graph_write(
+            "entities", {"entities": entities}, idempotency_key, workspace
+        )
+
+    async def graph_create_relations(
+        self,
+        relations: list[Json],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """``{"relations": <created>, "seq", "duplicate"}``."""
+        body = {"relations": relations}
+        return await self._graph_write("relations", body, idempotency_key, workspace)
+
+    async def graph_add_observations(
+        self,
+        observations: list[Json],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """``{"results": [{"entityName", "addedObservations"}], "seq", "duplicate"}``."""
+        body = {"observations": observations}
+        return await self._graph_write("observations", body, idempotency_key, workspace)
+
+    async def graph_delete_entities(
+        self,
+        names: list[str],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """``{"deleted": <names>, "seq", "duplicate"}``."""
+        body = {"entityNames": names}
+        return await self._graph_write("entities/delete", body, idempotency_key, workspace)
+
+    async def graph_delete_observations(
+        self,
+        deletions: list[Json],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        body = {"deletions": deletions}
+        return await self._graph_write("observations/delete", body, idempotency_key, workspace)
+
+    async def graph_delete_relations(
+        self,
+        relations: list[Json],
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        body = {"relations": relations}
+        return await self._graph_write("relations/delete", body, idempotency_key, workspace)
+
+    async def graph_import(
+        self,
+        data: bytes,
+        *,
+        part_bytes: int = 1024 * 1024,
+        workspace: str | None = None,
+    ) -> Json:
+        """Import a ``memory.jsonl``, sent in parts of whole lines of about ``part_bytes``;
+        answers the summed ``{"lines", "entities", "observations", "relations", "seq"}``.
+
+        Each part is checked and merged on its own, so a bad line fails its part after the
+        earlier parts were imported (importing again is harmless: it adds nothing twice).
+        """
+        total: Json = {"lines": 0, "entities": 0, "observations": 0, "relations": 0}
+        headers = {"Content-Type": "application/x-ndjson"}
+        path = f"{self._graph(workspace)}/import"
+        for part in _line_parts(data, part_bytes):
+            answer = await self._json("POST", path, content=part, headers=headers)
+            for name in ("lines", "entities", "observations", "relations"):
+                total[name] += answer[name]
+            total["seq"] = answer["seq"]
+        if "seq" not in total:
+            total["seq"] = (await self.get_workspace(workspace))["head"]
+        return total
+
+    async def graph_export(self, *, workspace: str | None = None) -> AsyncIterator[str]:
+        """The graph as ``memory.jsonl`` lines (without their newline), streamed."""
+        url = f"{API}{self._graph(workspace)}/export"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            async with self._http.stream("GET", url, headers=headers) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise error_from(response)
+                async for line in response.aiter_lines():
+                    if line:
+                        yield line
+        except httpx.TransportError as exc:
+            raise errors.Unavailable(
+                f"cannot reach the hub at {self.base_url}", code="client.unreachable"
+            ) from exc
+
+    def _graph(self, workspace: str | None) -> str:
+        return f"{self._ws(workspace)}/graph"
+
+    async def _graph_write(
+        self, path: str, body: Json, idempotency_key: str | None, workspace: str | None
+    ) -> Json:
+        return await self._json(
+            "POST",
+            f"{self._graph(workspace)}/{path}",
+            json=body,
+            headers=_idempotency(idempotency_key),
+        )
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _ws(self, workspace: str | None) -> str:
@@ -467,3 +659,26 @@ def _segment(value: str) -> str:
 def _key_path(key: str) -> str:
     """A key as URL path segments: its slashes stay, each segment is escaped."""
     return "/".join(_segment(segment) for segment in key.split("/"))
+
+
+def _page_params(cursor: str | None, limit: int, details: bool) -> Json:
+    params: Json = {"limit": limit, "details": details}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def _line_parts(data: bytes, part_bytes: int) -> list[bytes]:
+    """``data`` cut after newlines into parts of about ``part_bytes`` (a longer line alone)."""
+    parts: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in data.splitlines(keepends=True):
+        if current and size + len(line) > part_bytes:
+            parts.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        parts.append(b"".join(current))
+    return parts

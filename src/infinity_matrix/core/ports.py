@@ -12,8 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from infinity_matrix.core.knowledge.records import (
+    EntityEnd,
+    EntityRecord,
+    EntityRow,
+    ObservationEnd,
+    ObservationRow,
+    Relation,
+    RelationEnd,
+    RelationRecord,
+    RelationRow,
+    Selection,
+)
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
+from infinity_matrix.core.search import SearchHit
 from infinity_matrix.security.records import ApiKeyRecord
 
 
@@ -49,6 +62,31 @@ class LogTransaction(Protocol):
     async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
     async def revoke_api_key(self, key_id: str, at: datetime) -> bool: ...
     async def clear_projections(self) -> None: ...
+
+    # The knowledge graph: reads of live facts for ``decide``, and batched projector writes
+    # (each call one statement, executed in the order the projector staged them).
+    async def load_graph_entities(self, names: Sequence[str]) -> dict[str, int]:
+        """Live entities among ``names``: name → seq of the event that created it."""
+        ...
+
+    async def load_graph_observations(self, entity_seqs: Sequence[int]) -> dict[int, list[str]]:
+        """The live observations of these entities, in the order they were added."""
+        ...
+
+    async def load_graph_relations(self, relations: Sequence[Relation]) -> set[Relation]:
+        """Which of ``relations`` are live."""
+        ...
+
+    async def load_graph_relations_touching(self, names: Sequence[str]) -> list[Relation]:
+        """Live relations from or to any of ``names``, in creation order."""
+        ...
+
+    async def insert_graph_entities(self, rows: Sequence[EntityRow]) -> None: ...
+    async def insert_graph_observations(self, rows: Sequence[ObservationRow]) -> None: ...
+    async def insert_graph_relations(self, rows: Sequence[RelationRow]) -> None: ...
+    async def end_graph_entities(self, ends: Sequence[EntityEnd]) -> None: ...
+    async def end_graph_observations(self, ends: Sequence[ObservationEnd]) -> None: ...
+    async def end_graph_relations(self, ends: Sequence[RelationEnd]) -> None: ...
 
 
 class EventStore(Protocol):
@@ -125,3 +163,34 @@ class EventBus(EventPublisher, Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class SearchIndex(Protocol):
+    """Full-text search over the projections, kept in step with them by the database itself."""
+
+    async def search_entries(
+        self, workspace: str, query: str, *, prefix: str = "", limit: int = 20
+    ) -> list[SearchHit]:
+        """The ``workspace``'s context entries (keys starting with ``prefix``) that match
+        ``query`` (see ``core.search.parse_query``), best first, at most ``limit``.
+
+        Raises ``InvalidInput`` (``search.invalid_query``) for a query with no word to look for.
+        """
+        ...
+
+
+class GraphStore(Protocol):
+    """Reads of the knowledge graph's live facts, paged by creation seq (``after`` exclusive)."""
+
+    async def entities(
+        self, workspace: str, selection: Selection, *, after: int = 0, limit: int = 100
+    ) -> list[EntityRecord]:
+        """Live entities in ``selection`` with their live observations, in creation order."""
+        ...
+
+    async def relations(
+        self, workspace: str, selection: Selection, *, after: int = 0, limit: int = 100
+    ) -> list[RelationRecord]:
+        """Live relations in creation order: all of them when ``selection`` selects all,
+        otherwise those from or to a live entity in ``selection``."""
+        ...

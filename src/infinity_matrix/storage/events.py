@@ -11,11 +11,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from infinity_matrix.core.knowledge.records import (
+    EntityEnd,
+    EntityRow,
+    ObservationEnd,
+    ObservationRow,
+    Relation,
+    RelationEnd,
+    RelationRow,
+)
 from infinity_matrix.core.ports import PriorMessage
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
 from infinity_matrix.errors import Conflict, NotFound
 from infinity_matrix.security.records import ApiKeyRecord
+from infinity_matrix.storage import graph
 from infinity_matrix.storage import tables as t
 from infinity_matrix.storage.database import Database
 from infinity_matrix.storage.upsert import upsert
@@ -118,6 +128,37 @@ class SqlLogTransaction:
     async def clear_projections(self) -> None:
         for table in (t.context_entries, t.memberships):
             await self._conn.execute(table.delete().where(table.c.workspace_id == self.workspace))
+        await graph.clear(self._conn, self.workspace)
+
+    async def load_graph_entities(self, names: Sequence[str]) -> dict[str, int]:
+        return await graph.load_entities(self._conn, self.workspace, names)
+
+    async def load_graph_observations(self, entity_seqs: Sequence[int]) -> dict[int, list[str]]:
+        return await graph.load_observations(self._conn, self.workspace, entity_seqs)
+
+    async def load_graph_relations(self, relations: Sequence[Relation]) -> set[Relation]:
+        return await graph.load_relations(self._conn, self.workspace, relations)
+
+    async def load_graph_relations_touching(self, names: Sequence[str]) -> list[Relation]:
+        return await graph.load_relations_touching(self._conn, self.workspace, names)
+
+    async def insert_graph_entities(self, rows: Sequence[EntityRow]) -> None:
+        await graph.insert_entities(self._conn, self.workspace, rows)
+
+    async def insert_graph_observations(self, rows: Sequence[ObservationRow]) -> None:
+        await graph.insert_observations(self._conn, self.workspace, rows)
+
+    async def insert_graph_relations(self, rows: Sequence[RelationRow]) -> None:
+        await graph.insert_relations(self._conn, self.workspace, rows)
+
+    async def end_graph_entities(self, ends: Sequence[EntityEnd]) -> None:
+        await graph.end_entities(self._conn, self.workspace, ends)
+
+    async def end_graph_observations(self, ends: Sequence[ObservationEnd]) -> None:
+        await graph.end_observations(self._conn, self.workspace, ends)
+
+    async def end_graph_relations(self, ends: Sequence[RelationEnd]) -> None:
+        await graph.end_relations(self._conn, self.workspace, ends)
 
 
 class SqlEventStore:

@@ -158,3 +158,93 @@ blobs = sa.Table(
     sa.Column("media_type", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# The knowledge graph. Rows are never deleted by use: a deletion supersedes a fact (sets
+# ``valid_to`` and the ``superseded_seq`` of the event that did it), so history stays. Only live
+# rows are indexed for lookups and search. Substring search uses structures that migration 0003
+# builds beside this metadata, which cannot declare them: FTS5 trigram tables on SQLite (with
+# their shadow tables), pg_trgm GIN indexes on PostgreSQL; they are named below.
+
+_LIVE = sa.text("valid_to IS NULL")
+# An INTEGER PRIMARY KEY is SQLite's stable rowid, which the FTS5 index refers to.
+_RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _provenance() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("confidence", sa.Float, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("source", sa.String(200)),
+        sa.Column("valid_from", UTCDateTime, nullable=False),
+        sa.Column("valid_to", UTCDateTime),
+        sa.Column("superseded_seq", sa.BigInteger),
+    ]
+
+
+graph_entities = sa.Table(
+    "graph_entities",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the event that created it
+    sa.Column("name", _path_string(200), nullable=False),
+    sa.Column("entity_type", sa.String(100), nullable=False),
+    *_provenance(),
+    sa.UniqueConstraint("workspace_id", "seq"),
+    sa.Index(
+        None,
+        "workspace_id",
+        "name",
+        unique=True,
+        sqlite_where=_LIVE,
+        postgresql_where=_LIVE,
+    ),
+)
+
+graph_observations = sa.Table(
+    "graph_observations",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), nullable=False),
+    sa.Column("entity_seq", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the event that added it
+    sa.Column("ord", sa.Integer, nullable=False),  # its place in that event
+    sa.Column("content", sa.Text, nullable=False),
+    *_provenance(),
+    sa.ForeignKeyConstraint(
+        ["workspace_id", "entity_seq"],
+        ["graph_entities.workspace_id", "graph_entities.seq"],
+        ondelete="CASCADE",
+    ),
+    sa.UniqueConstraint("workspace_id", "entity_seq", "seq", "ord"),
+)
+
+graph_relations = sa.Table(
+    "graph_relations",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("from_name", _path_string(200), nullable=False),
+    sa.Column("to_name", _path_string(200), nullable=False),
+    sa.Column("relation_type", _path_string(100), nullable=False),
+    *_provenance(),
+    sa.Index(
+        None,
+        "workspace_id",
+        "from_name",
+        "to_name",
+        "relation_type",
+        unique=True,
+        sqlite_where=_LIVE,
+        postgresql_where=_LIVE,
+    ),
+    sa.Index(None, "workspace_id", "to_name", sqlite_where=_LIVE, postgresql_where=_LIVE),
+)
+
+GRAPH_SEARCH_TABLES = ("graph_entities_fts", "graph_observations_fts")  # SQLite, FTS5 trigram
+GRAPH_SEARCH_INDEXES = (  # PostgreSQL, pg_trgm GIN
+    "ix_graph_entities_name_trgm",
+    "ix_graph_entities_entity_type_trgm",
+    "ix_graph_observations_content_trgm",
+)

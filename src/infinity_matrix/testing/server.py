@@ -23,7 +23,7 @@ async def serving(hub: Hub) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(hub, manage_hub=False), log_config=None, access_log=False, lifespan="off"
+        create_app(hub, manage_hub=False), log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -14,6 +14,23 @@ MEMBER_ADDED = "member.added"
 MEMBER_REMOVED = "member.removed"
 KEY_CREATED = "key.created"
 KEY_REVOKED = "key.revoked"
+# The knowledge graph (subject ``graph/entity/{name}``; a relation's is that of its ``from``).
+ENTITY_CREATED = "entity.created"
+ENTITY_DELETED = "entity.deleted"
+OBSERVATION_ADDED = "observation.added"
+OBSERVATION_DELETED = "observation.deleted"
+RELATION_CREATED = "relation.created"
+RELATION_DELETED = "relation.deleted"
+GRAPH_EVENTS = frozenset(
+    {
+        ENTITY_CREATED,
+        ENTITY_DELETED,
+        OBSERVATION_ADDED,
+        OBSERVATION_DELETED,
+        RELATION_CREATED,
+        RELATION_DELETED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +88,7 @@ def member_subject(principal_id: str) -> str:
 
 def key_subject(key_id: str) -> str:
     return f"key/{key_id}"
+
+
+def entity_subject(name: str) -> str:
+    return f"graph/entity/{name}"

@@ -4,25 +4,29 @@ delete, history."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import pycrdt
 
 from infinity_matrix.core.authorization import Authorizer
-from infinity_matrix.core.ports import EventStore, LogTransaction
+from infinity_matrix.core.ports import EventStore, LogTransaction, SearchIndex
 from infinity_matrix.core.protocol import events as ev
-from infinity_matrix.core.records import EntryRecord, Kind, Page, validate_key
+from infinity_matrix.core.records import MAX_KEY_LENGTH, EntryRecord, Kind, Page, validate_key
+from infinity_matrix.core.search import SearchHit
 from infinity_matrix.core.sync.documents import Document
 from infinity_matrix.core.sync.log import EventLog, Origin, Receipt
 from infinity_matrix.core.sync.projector import Projection
-from infinity_matrix.errors import Conflict, InvalidInput, NotFound, TooLarge
+from infinity_matrix.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from infinity_matrix.security.access import Permission, Role, require
 from infinity_matrix.security.principals import Principal
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 MAX_PAGE = 1000
+MAX_SEARCH_LIMIT = 100
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9._/-]*")
 KINDS: tuple[Kind, ...] = ("text", "json")
 # A Yjs update can grow a value's JSON text by at most about this factor (one control character
 # in a string becomes six: \u0001); below the bound an update cannot cross the size limit.
@@ -127,12 +131,19 @@ class ContextService:
     """
 
     def __init__(
-        self, store: EventStore, log: EventLog, authorizer: Authorizer, *, max_value_bytes: int
+        self,
+        store: EventStore,
+        log: EventLog,
+        authorizer: Authorizer,
+        *,
+        max_value_bytes: int,
+        search: SearchIndex | None = None,
     ) -> None:
         self._store = store
         self._log = log
         self._auth = authorizer
         self._max_value_bytes = max_value_bytes
+        self._search = search
 
     async def put(
         self,
@@ -239,6 +250,34 @@ class ContextService:
         return await self._store.read_events(
             workspace, subject=subject, before=before, limit=_check_limit(limit), newest_first=True
         )
+
+    async def search(
+        self,
+        principal: Principal,
+        workspace: str,
+        query: str,
+        *,
+        prefix: str = "",
+        limit: int = 20,
+    ) -> list[SearchHit]:
+        """Entries matching ``query`` (see ``core.search``), best first, at most ``limit``
+        (1 to 100), only keys starting with ``prefix``.
+
+        Raises ``InvalidInput`` (``search.invalid_query``: no word to look for, or too long;
+        ``search.invalid_prefix``; ``request.invalid_limit``).
+        """
+        await self._auth.check(principal, workspace, Permission.READ)
+        if not 1 <= limit <= MAX_SEARCH_LIMIT:
+            raise InvalidInput(
+                f"limit must be 1 to {MAX_SEARCH_LIMIT}", code="request.invalid_limit"
+            )
+        if len(prefix) > MAX_KEY_LENGTH or not _KEY_PREFIX.fullmatch(prefix):
+            raise InvalidInput(
+                "prefix must be the start of a key ([A-Za-z0-9._/-])", code="search.invalid_prefix"
+            )
+        if self._search is None:
+            raise Unavailable("full-text search is not set up", code="search.unavailable")
+        return await self._search.search_entries(workspace, query, prefix=prefix, limit=limit)
 
     def _put_command(
         self, key: str, text: str | None, data: dict[str, Any] | None, tags: list[str] | None

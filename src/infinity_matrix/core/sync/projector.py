@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from infinity_matrix.core.knowledge.projection import GraphProjection
 from infinity_matrix.core.ports import LogTransaction
 from infinity_matrix.core.protocol import events as ev
 from infinity_matrix.core.records import EntryRecord, MemberRecord
@@ -37,6 +38,7 @@ class Projection:
         self._entries: dict[str, EntryRecord | None] = {}
         self._docs: dict[str, Document] = {}
         self._dirty: set[str] = set()
+        self.graph = GraphProjection(tx)
 
     async def preload(self, keys: Iterable[str]) -> None:
         """Load many entries in one round trip (a batch's keys, before its commands decide)."""
@@ -88,6 +90,8 @@ class Projection:
             await self._tx.delete_member(event.payload["principal"])
         elif event.type == ev.WORKSPACE_CREATED:
             await self._tx.rename_workspace(event.payload["name"])
+        elif event.type in ev.GRAPH_EVENTS:
+            self.graph.apply(event)
         # key.* events are the audit trail of credentials kept outside projections.
 
     async def _apply_context_update(self, event: ev.Event, *, local: bool) -> None:
@@ -149,3 +153,4 @@ class Projection:
         if saved:
             await self._tx.save_entries(saved)
         self._dirty.clear()
+        await self.graph.flush()

@@ -1,0 +1,125 @@
+"""``imx mcp``: the MCP server over stdio for local assistants, and ``imx mcp config``.
+
+With a hub running (``--url``, ``IMX_URL``, the URL in ``credentials.json``, or the default
+address answering ``/healthz``), the process bridges stdio to the hub's ``/mcp`` endpoint, so
+local and remote clients share one server. Without one, it serves straight from the local
+database: two assistants on one machine still see each other's writes, since every process
+appends through the same log (change notifications then reach only the process's own client,
+unless ``IMX_REDIS_URL`` connects them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import httpx
+import typer
+
+from infinity_matrix.cli import mcpconfig, runtime
+from infinity_matrix.config import Settings
+from infinity_matrix.errors import Unauthenticated
+from infinity_matrix.security.credfile import read_credentials
+
+app = typer.Typer(help="Serve the hub to MCP clients over stdio; print client set-up.")
+mcpconfig.register(app)
+
+_PROBE_SECONDS = 0.5
+DEFAULT_WORKSPACE = "default"
+
+
+@app.callback(invoke_without_command=True)
+def mcp(
+    ctx: typer.Context,
+    local: Annotated[
+        bool,
+        typer.Option("--local", help="Serve from the local database even if a hub is running."),
+    ] = False,
+    workspace: runtime.WorkspaceOption = None,
+) -> None:
+    """Serve MCP over stdio (what an assistant's config launches)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = runtime.settings(ctx, workspace=workspace)
+    from infinity_matrix.observability.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)  # stderr: stdout is the wire
+    explicit = ctx.find_object(runtime.Globals)
+    stored = read_credentials(settings.credentials_file)
+    url = (explicit.url if explicit else None) or settings.url or stored.get("url")
+    token = settings.token.get_secret_value() if settings.token else None  # "" counts as unset
+    token = token or stored.get("access_token") or stored.get("api_key")
+    chosen = settings.workspace or stored.get("workspace")
+
+    async def main() -> None:
+        if not local and await _answers(url or settings.effective_url):
+            await _bridge(url or settings.effective_url, token, chosen)
+        else:
+            await _serve_local(settings, token, chosen)
+
+    runtime.run(main)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=_PROBE_SECONDS) as http:
+            return (await http.get(url.rstrip("/") + "/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def _serve_local(settings: Settings, token: str | None, workspace: str | None) -> None:
+    from infinity_matrix.gateway.mcp.caller import FixedCaller
+    from infinity_matrix.gateway.mcp.server import build_server
+    from infinity_matrix.hub import Hub
+
+    hub = Hub.build(settings)
+    await hub.start()
+    try:
+        if token is None:  # start() bootstraps a new home: its owner key is in the file now
+            token = read_credentials(settings.credentials_file).get("api_key")
+        principal = await hub.authenticator.authenticate(token)
+        caller = FixedCaller(
+            principal, workspace or principal.workspace or DEFAULT_WORKSPACE, hub.rate_limiter
+        )
+        # Fail at start, not on the first tool call, when the workspace is not readable.
+        await hub.workspaces.get(caller.principal, caller.workspace)
+        face = build_server(hub, caller)
+        try:
+            await face.server.run_stdio_async()
+        finally:
+            await face.notifier.close()
+    finally:
+        await hub.close()
+
+
+async def _bridge(url: str, token: str | None, workspace: str | None) -> None:
+    """Relay JSON-RPC messages between stdio and the hub's streamable HTTP endpoint."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.stdio import stdio_server
+
+    if not token:
+        raise Unauthenticated(
+            "no credential: set IMX_TOKEN or run `imx login`", code="auth.missing"
+        )
+    headers = {"Authorization": f"Bearer {token}"}
+    if workspace:
+        headers["X-Workspace"] = workspace
+    endpoint = url.rstrip("/") + "/mcp"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+        stdio_server() as (local_in, local_out),
+        streamable_http_client(endpoint, http_client=http) as (remote_in, remote_out),
+        anyio.create_task_group() as tasks,
+    ):
+
+        async def relay(source: Any, sink: Any) -> None:
+            async with sink:
+                async for message in source:
+                    if not isinstance(message, Exception):
+                        await sink.send(message)
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(relay, local_in, remote_out)
+        tasks.start_soon(relay, remote_in, local_out)

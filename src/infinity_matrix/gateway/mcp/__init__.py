@@ -1,0 +1,1 @@
+"""The Model Context Protocol face: tools, resources and prompts over the hub's services."""
