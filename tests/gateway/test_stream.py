@@ -260,3 +260,37 @@ async def test_writes_over_the_rate_limit_close_the_stream_with_4429(settings: S
         with pytest.raises(websockets.ConnectionClosed):
             await recv(socket)
         assert socket.close_code == 4429
+
+
+async def test_a_key_revoked_while_watching_is_closed_with_4401(hub: Hub, base_url: str) -> None:
+    owner = Principal.key("x", name="x", workspace="default", role=Role.OWNER)
+    created = await hub.keys.create(owner, "default", "watcher", "viewer")
+    async with websockets.connect(ws_url(base_url, token=created.token)) as socket:
+        await socket.send(json.dumps({"type": "hello"}))
+        await recv_until(socket, "welcome")
+        await hub.keys.revoke(owner, "default", created.record.id)
+        await hub.context.put(owner, "default", "notes/after", text="not for the revoked key")
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                frame = await recv(socket)
+                assert frame.get("event", {}).get("subject") != "context/notes/after"
+        assert socket.close_code == 4401
+
+
+async def test_a_member_removed_while_watching_is_closed_with_4404(
+    hub: Hub, base_url: str
+) -> None:
+    owner = Principal.user("boss", is_admin=True)
+    await hub.identity.create_user("boss", "correct horse battery staple", is_admin=True)
+    await hub.identity.create_user("bob", "correct horse battery staple")
+    await hub.workspaces.create(owner, "team")
+    await hub.workspaces.set_member(owner, "team", "bob", "viewer")
+    pair = await hub.identity.login("bob", "correct horse battery staple")
+    async with websockets.connect(ws_url(base_url, "team", pair.access_token)) as socket:
+        await socket.send(json.dumps({"type": "hello"}))
+        await recv_until(socket, "welcome")
+        await hub.workspaces.remove_member(owner, "team", "bob")
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await recv(socket)
+        assert socket.close_code == 4404

@@ -56,11 +56,17 @@ async def stream(websocket: WebSocket, ws: str) -> None:
     writer = asyncio.create_task(outbox.drain_to(websocket))
     reader = asyncio.create_task(_read(websocket, hub, principal.id, session))
     overflow = asyncio.create_task(outbox.overflowed.wait())
+    revoked = asyncio.create_task(session.ended.wait())
     try:
-        await asyncio.wait({writer, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
-        code = CLOSE_TOO_SLOW if outbox.overflowed.is_set() else _close_code(reader)
+        await asyncio.wait({writer, reader, overflow, revoked}, return_when=asyncio.FIRST_COMPLETED)
+        if session.end_reason is not None:
+            code: int | None = close_code_for(session.end_reason)
+        elif outbox.overflowed.is_set():
+            code = CLOSE_TOO_SLOW
+        else:
+            code = _close_code(reader)
     finally:
-        for task in (reader, writer, overflow):
+        for task in (reader, writer, overflow, revoked):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

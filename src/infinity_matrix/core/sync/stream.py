@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from infinity_matrix.core.ports import EventStore
-from infinity_matrix.core.protocol.events import Event
+from infinity_matrix.core.protocol.events import KEY_REVOKED, MEMBER_ADDED, MEMBER_REMOVED, Event
 from infinity_matrix.core.sync.context import ContextService
 from infinity_matrix.core.sync.fanout import Fanout
 from infinity_matrix.core.sync.log import Receipt
-from infinity_matrix.errors import InfinityMatrixError, InvalidInput
-from infinity_matrix.security.access import Permission, Role, allows
+from infinity_matrix.errors import InfinityMatrixError, InvalidInput, NotFound, Unauthenticated
+from infinity_matrix.security.access import Permission, Role, allows, parse_role
 from infinity_matrix.security.principals import Principal
 
 Frame = dict[str, Any]
@@ -64,6 +64,10 @@ class StreamSession:
         self._last_presence = 0.0
         self._pending_presence: Any = None
         self._presence_timer: asyncio.TimerHandle | None = None
+        # Set when the caller lost access while connected; the gateway then closes the
+        # connection with ``end_reason``'s close code.
+        self.ended = asyncio.Event()
+        self.end_reason: InfinityMatrixError | None = None
 
     async def handle(self, frame: Frame) -> None:
         kind = frame.get("type")
@@ -87,10 +91,33 @@ class StreamSession:
     # Subscriber -----------------------------------------------------------------------------
 
     def offer(self, event: Event) -> None:
+        if self.ended.is_set():
+            return
         if self._replaying:
             self._held.append(event)
-        elif self._visible(event):
+            return
+        self._follow_access(event)
+        if not self.ended.is_set() and self._visible(event):
             self._send(_event_frame(event))
+
+    def _follow_access(self, event: Event) -> None:
+        """A revoked key or a removed member stops watching at once, not at the next connect;
+        a changed role applies from this event on."""
+        principal = self._principal
+        if event.type == KEY_REVOKED and principal.id == f"key:{event.payload.get('id')}":
+            self._end(Unauthenticated("the API key was revoked", code="auth.key_revoked"))
+        elif event.payload.get("principal") != principal.id or principal.is_admin:
+            return
+        elif event.type == MEMBER_REMOVED:
+            self._end(
+                NotFound(f"workspace {self._workspace!r} not found", code="workspace.not_found")
+            )
+        elif event.type == MEMBER_ADDED:
+            self._role = parse_role(event.payload["role"])
+
+    def _end(self, reason: InfinityMatrixError) -> None:
+        self.end_reason = reason
+        self.ended.set()
 
     def presence(self, message: dict[str, Any]) -> None:
         if message.get("client") != self._client and "type" not in message:
