@@ -252,6 +252,8 @@ def serve(env: Environment, *, profile_to: Path | None = None) -> Iterator[Serve
         "--log-level",
         "warning",
         "--no-access-log",
+        "--ws-per-message-deflate",
+        "false",  # as imx serve does
     ]
     process = subprocess.Popen(command, env={**os.environ, **variables})
     try:

@@ -19,7 +19,7 @@ from infinity_matrix.core.knowledge.records import (
     Relation,
 )
 from infinity_matrix.core.sync.replay import replay_all
-from infinity_matrix.errors import Conflict, InfinityMatrixError, InvalidInput
+from infinity_matrix.errors import Conflict, InfinityMatrixError, InvalidInput, TooLarge
 from infinity_matrix.hub import Hub
 from infinity_matrix.security.principals import Principal
 from infinity_matrix.storage import tables
@@ -199,6 +199,17 @@ async def test_bad_input_is_refused_with_its_code_and_appends_nothing(
         await call(hub.graph)
     assert caught.value.code == code
     assert (await hub.store.get_workspace(WS)).head == head  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_more_than_a_million_characters_of_observations_in_one_call_are_too_large(
+    hub: Hub,
+) -> None:
+    entities = [NewEntity(f"e{i}", "t", ("x" * 10_000,)) for i in range(101)]
+    with pytest.raises(TooLarge) as caught:
+        await hub.graph.create_entities(ADMIN, WS, entities)
+    assert (caught.value.code, caught.value.extra["limit"]) == ("graph.too_large", 1_000_000)
+    assert (await hub.graph.read_graph(ADMIN, WS)).entities == []
 
 
 NAMES = ("Alice", "Bob", "Carol", "Dave", "Eve")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from tests.world import bootstrap_key, started_hub
 
 from infinity_matrix.client.stream import StreamClient
 from infinity_matrix.config import Settings
+from infinity_matrix.core.knowledge.records import NewEntity
 from infinity_matrix.hub import Hub
 from infinity_matrix.security.access import Role
 from infinity_matrix.security.principals import Principal
@@ -270,16 +272,12 @@ async def test_a_key_revoked_while_watching_is_closed_with_4401(hub: Hub, base_u
         await recv_until(socket, "welcome")
         await hub.keys.revoke(owner, "default", created.record.id)
         await hub.context.put(owner, "default", "notes/after", text="not for the revoked key")
-        with pytest.raises(websockets.ConnectionClosed):
-            while True:
-                frame = await recv(socket)
-                assert frame.get("event", {}).get("subject") != "context/notes/after"
+        frames = await _frames_until_closed(socket)
         assert socket.close_code == 4401
+    assert "context/notes/after" not in [f.get("event", {}).get("subject") for f in frames]
 
 
-async def test_a_member_removed_while_watching_is_closed_with_4404(
-    hub: Hub, base_url: str
-) -> None:
+async def test_a_member_removed_while_watching_is_closed_with_4404(hub: Hub, base_url: str) -> None:
     owner = Principal.user("boss", is_admin=True)
     await hub.identity.create_user("boss", "correct horse battery staple", is_admin=True)
     await hub.identity.create_user("bob", "correct horse battery staple")
@@ -290,7 +288,26 @@ async def test_a_member_removed_while_watching_is_closed_with_4404(
         await socket.send(json.dumps({"type": "hello"}))
         await recv_until(socket, "welcome")
         await hub.workspaces.remove_member(owner, "team", "bob")
-        with pytest.raises(websockets.ConnectionClosed):
-            while True:
-                await recv(socket)
+        await _frames_until_closed(socket)
         assert socket.close_code == 4404
+
+
+async def _frames_until_closed(socket: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    with contextlib.suppress(websockets.ConnectionClosed):
+        while True:
+            frames.append(await recv(socket))
+    return frames
+
+
+async def test_a_viewer_watching_sees_knowledge_graph_changes(hub: Hub, base_url: str) -> None:
+    owner = Principal.key("x", name="x", workspace="default", role=Role.OWNER)
+    viewer = await hub.keys.create(owner, "default", "graph watcher", "viewer")
+    async with websockets.connect(ws_url(base_url, token=viewer.token)) as socket:
+        await socket.send(json.dumps({"type": "hello"}))
+        await recv_until(socket, "welcome")
+        await hub.graph.create_entities(owner, "default", [NewEntity("Ada", "person")])
+        frame = await recv_until(socket, "event")
+
+    assert frame["event"]["type"] == "entity.created"
+    assert frame["event"]["subject"] == "graph/entity/Ada"

@@ -20,6 +20,7 @@ from infinity_matrix.core.knowledge.records import (
 from infinity_matrix.core.sync.replay import replay_all
 from infinity_matrix.hub import Hub
 from infinity_matrix.security.principals import Principal
+from infinity_matrix.storage import tables
 from infinity_matrix.storage.graph import SqlGraphStore
 
 WS = "default"
@@ -124,3 +125,20 @@ async def test_the_sqlite_index_holds_only_live_facts_through_deletion_and_repla
     assert await _fts_matches(hub, "graph_entities_fts", "alice") == 1
     assert await _fts_matches(hub, "graph_entities_fts", "person") == 0
     assert await _fts_matches(hub, "graph_entities_fts", "robot") == 1
+
+
+@pytest.mark.anyio
+async def test_deleting_a_workspace_deletes_its_graph_and_its_index_entries(hub: Hub) -> None:
+    await hub.workspaces.create(ADMIN, "doomed")
+    await hub.graph.create_entities(ADMIN, "doomed", [NewEntity("Zed", "person", ("unique tea",))])
+    await hub.graph.create_entities(ADMIN, WS, [NewEntity("Kept", "person", ("tea too",))])
+
+    await hub.workspaces.delete(ADMIN, "doomed")
+
+    async with hub.database.read() as conn:
+        for table in (tables.graph_entities, tables.graph_observations):
+            names = (await conn.execute(sa.select(table.c.workspace_id))).scalars().all()
+            assert set(names) == {WS}
+    if hub.database.is_sqlite:
+        assert await _fts_matches(hub, "graph_observations_fts", "tea") == 1
+        assert await _fts_matches(hub, "graph_entities_fts", "zed") == 0

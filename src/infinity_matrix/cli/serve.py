@@ -58,6 +58,9 @@ def serve(
         access_log=False,  # the request log is ours, with request ids
         proxy_headers=False,  # never trust X-Forwarded-* unless a deployment says so
         server_header=False,
+        # Per-message deflate keeps tens of KB of zlib state per connection that offers it
+        # (browsers do); Yjs updates are small and gain little from it.
+        ws_per_message_deflate=False,
         lifespan="on",
     )
     structlog.get_logger(__name__).info(

@@ -69,8 +69,11 @@ class LogTransaction(Protocol):
         """Live entities among ``names``: name → seq of the event that created it."""
         ...
 
-    async def load_graph_observations(self, entity_seqs: Sequence[int]) -> dict[int, list[str]]:
-        """The live observations of these entities, in the order they were added."""
+    async def load_graph_observations(
+        self, names: Sequence[str]
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Live entities among ``names`` with their live observations in the order they were
+        added: name → (seq that created it, contents)."""
         ...
 
     async def load_graph_relations(self, relations: Sequence[Relation]) -> set[Relation]:
@@ -181,6 +184,20 @@ class SearchIndex(Protocol):
 
 class GraphStore(Protocol):
     """Reads of the knowledge graph's live facts, paged by creation seq (``after`` exclusive)."""
+
+    async def page(
+        self,
+        workspace: str,
+        selection: Selection,
+        *,
+        entities_after: int | None,
+        relations_after: int,
+        limit: int,
+    ) -> tuple[list[EntityRecord], list[RelationRecord]]:
+        """Up to ``limit`` items of ``selection``, read at one point in time: the entities
+        after ``entities_after`` (none when it is None), then as many relations after
+        ``relations_after`` as there is room for (see ``relations``)."""
+        ...
 
     async def entities(
         self, workspace: str, selection: Selection, *, after: int = 0, limit: int = 100

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from fastapi import WebSocket
 
@@ -36,37 +37,92 @@ def close_code_for(exc: InfinityMatrixError) -> int:
 class Outbox:
     """The frames waiting for one slow or fast connection, bounded in bytes, not in count:
     a client that falls this far behind is closed (4408) and resumes by seq instead of making
-    the hub buffer without end."""
+    the hub buffer without end.
 
-    def __init__(self, max_bytes: int) -> None:
-        self._queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+    Light, since every connection has one: a list and, while the sender waits, a future. The
+    sender (``drain_to``) takes everything queued at each wake-up.
+    """
+
+    __slots__ = (
+        "_bytes",
+        "_finished",
+        "_frames",
+        "_max_bytes",
+        "_on_overflow",
+        "_over",
+        "_overflowed",
+        "_wake",
+    )
+
+    def __init__(self, max_bytes: int, on_overflow: Callable[[], None] | None = None) -> None:
+        """``on_overflow`` is called once, when a frame does not fit."""
+        self._frames: list[str | bytes] = []
         self._bytes = 0
         self._max_bytes = max_bytes
-        self.overflowed = asyncio.Event()
+        self._on_overflow = on_overflow
+        self._over = False
+        self._finished = False
+        self._wake: asyncio.Future[None] | None = None
+        self._overflowed: asyncio.Event | None = None
+
+    @property
+    def overflowed(self) -> asyncio.Event:
+        """Set once a frame did not fit (made on first use: most connections never ask)."""
+        if self._overflowed is None:
+            self._overflowed = asyncio.Event()
+            if self._over:
+                self._overflowed.set()
+        return self._overflowed
 
     def put(self, message: str | bytes) -> None:
-        if self.overflowed.is_set():
+        if self._over or self._finished:
             return
         size = len(message)
         # An empty outbox takes any frame: one large event alone must not look like a stall.
         if self._bytes and self._bytes + size > self._max_bytes:
-            self.overflowed.set()
-            self._queue.put_nowait(None)
+            self._overflow()
             return
         self._bytes += size
-        self._queue.put_nowait(message)
+        self._frames.append(message)
+        self._wakeup()
 
     def finish(self) -> None:
-        self._queue.put_nowait(None)
+        """Send what is queued, then nothing more: ``drain_to`` returns."""
+        self._finished = True
+        self._wakeup()
 
     async def drain_to(self, websocket: WebSocket) -> None:
         """Send until ``finish`` or overflow; the one task that writes to the socket."""
-        while (message := await self._queue.get()) is not None:
-            self._bytes -= len(message)
-            if isinstance(message, bytes):
-                await websocket.send_bytes(message)
-            else:
-                await websocket.send_text(message)
+        while True:
+            if not self._frames:
+                if self._finished or self._over:
+                    return
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+                continue
+            frames, self._frames = self._frames, []
+            for message in frames:
+                if self._over:
+                    return
+                if isinstance(message, bytes):
+                    await websocket.send_bytes(message)
+                else:
+                    await websocket.send_text(message)
+                self._bytes -= len(message)
+
+    def _overflow(self) -> None:
+        self._over = True
+        self._frames.clear()
+        if self._overflowed is not None:
+            self._overflowed.set()
+        self._wakeup()
+        if self._on_overflow is not None:
+            self._on_overflow()
+
+    def _wakeup(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
 
 async def close_quietly(websocket: WebSocket, code: int, reason: str = "") -> None:

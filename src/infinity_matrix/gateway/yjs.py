@@ -11,6 +11,14 @@ as updates. Query parameters: ``token`` (browsers cannot set headers; ``Authoriz
 works too), ``kind`` (``text``, the default, or ``json``: the kind of an entry the client
 creates; an existing entry keeps its own) and ``source`` (who writes, for the log).
 
+Updates are committed in the order they came, one commit at a time per connection; those that
+arrive while one commits are merged and committed together, as one event (``UpdateQueue``).
+The client sees no difference but speed: if a merged update is refused, its updates are tried
+one by one, so every update before the first refused one is committed, that one and all after
+it are not, and the connection closes with the refusal's code, exactly as if each had been
+committed on its own. When the client leaves or a frame is refused (too large, invalid, over
+the rate limit), what it sent before is committed first.
+
 Yjs cannot reject part of an update, so one that also writes the root of the other kind (a
 Y.Map ``data`` in a text entry) is accepted whole: logged and replayed, but not shown in the
 entry's value. A read-only role may sync and receive; an update of its that would change
@@ -31,11 +39,11 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from infinity_matrix.core.protocol import ywebsocket as yws
 from infinity_matrix.core.sync.context import KINDS
-from infinity_matrix.core.sync.rooms import Room
+from infinity_matrix.core.sync.rooms import Room, UpdateQueue
 from infinity_matrix.errors import InfinityMatrixError, InvalidInput, TooLarge
 from infinity_matrix.gateway.wsbase import (
     CLOSE_TOO_SLOW,
@@ -60,15 +68,14 @@ Close = tuple[int, str]  # close code and reason (an error code)
 async def yjs(websocket: WebSocket, ws: str, key: str) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
-    peer = _Peer(uuid.uuid4().hex, Outbox(OUTBOX_BYTES))
     close: Close | None
     try:
         principal = await hub.authenticator.authenticate(bearer_from(websocket))
-        writer = _writer(websocket, hub, principal, ws, key)
-        async with hub.rooms.join(principal, ws, key, peer) as room:
-            close = await _serve(websocket, _Session(writer, room, peer))
+        connection = _Connection(websocket, _author(websocket, hub, principal, ws, key))
+        async with hub.rooms.join(principal, ws, key, connection) as room:
+            close = await connection.serve(room)
     except InfinityMatrixError as exc:
-        close = (close_code_for(exc), exc.code)
+        close = _close_for(exc)
     except Exception:  # a supervisor: this connection ends, the hub keeps serving
         log.exception("yjs.failed", workspace=ws, key=key)
         close = (CLOSE_INTERNAL, "internal")
@@ -76,29 +83,8 @@ async def yjs(websocket: WebSocket, ws: str, key: str) -> None:
         await close_quietly(websocket, *close)
 
 
-class _Peer:
-    """The connection as its room sees it: frames go to the outbox and never block."""
-
-    def __init__(self, id: str, outbox: Outbox) -> None:
-        self.id = id
-        self.outbox = outbox
-        self.closing: InfinityMatrixError | None = None
-
-    def send_update(self, update: bytes) -> None:
-        self.outbox.put(yws.sync_update(update))
-
-    def send_awareness(self, update: bytes) -> None:
-        self.outbox.put(yws.awareness(update))
-
-    def close(self, error: InfinityMatrixError) -> None:
-        """Close once what is queued has been sent (the entry was deleted)."""
-        if self.closing is None:
-            self.closing = error
-            self.outbox.finish()
-
-
 @dataclass(frozen=True, slots=True)
-class _Writer:
+class _Author:
     """Who writes what through this connection, checked at connect."""
 
     hub: Hub
@@ -108,89 +94,166 @@ class _Writer:
     kind: str
     source: str
 
-    async def write(self, update: bytes) -> None:
+    async def count(self) -> None:
+        """Count one update against the rate limit; ``RateLimited`` past it."""
         await self.hub.rate_limiter.hit("yjs", self.principal.id)
+
+    async def commit(self, update: bytes) -> None:
         await self.hub.context.apply_update(
             self.principal, self.workspace, self.key, update, kind=self.kind, source=self.source
         )
 
 
-def _writer(websocket: WebSocket, hub: Hub, principal: Principal, ws: str, key: str) -> _Writer:
+def _author(websocket: WebSocket, hub: Hub, principal: Principal, ws: str, key: str) -> _Author:
     kind = websocket.query_params.get("kind", "text")
     if kind not in KINDS:
         raise InvalidInput("kind is text or json", code="context.invalid_kind")
     source = websocket.query_params.get("source", "yjs")
     if not 0 < len(source) <= MAX_SOURCE_LENGTH:
         raise InvalidInput(f"source is 1 to {MAX_SOURCE_LENGTH} characters")
-    return _Writer(hub, principal, ws, key, kind, source)
+    return _Author(hub, principal, ws, key, kind, source)
 
 
-@dataclass(frozen=True, slots=True)
-class _Session:
-    writer: _Writer
-    room: Room
-    peer: _Peer
+class _Connection:
+    """One client: its room's peer, its outbox and its queue of updates to commit.
 
-    async def handle(self, frame: bytes) -> None:
+    Two tasks: the endpoint's own, which reads frames, and the sender, which drains the
+    outbox. Whatever ends the connection from elsewhere (an overflowing outbox, the entry's
+    deletion, a refused update, a client gone while sending) calls ``_finish``, which stops
+    the reader by cancelling it, the way ``asyncio.timeout`` does.
+    """
+
+    __slots__ = (
+        "_author",
+        "_close",
+        "_deleted",
+        "_finished",
+        "_interrupted",
+        "_outbox",
+        "_reader",
+        "_updates",
+        "_websocket",
+        "id",
+    )
+
+    def __init__(self, websocket: WebSocket, author: _Author) -> None:
+        self.id = uuid.uuid4().hex
+        self._websocket = websocket
+        self._author = author
+        self._outbox = Outbox(OUTBOX_BYTES, on_overflow=self._too_slow)
+        self._updates = UpdateQueue(
+            author.commit, self._refused, max_bytes=author.hub.settings.max_request_bytes
+        )
+        self._reader: asyncio.Task[object] | None = None  # while it reads
+        self._finished = False
+        self._interrupted = False  # _finish cancelled the reader
+        self._close: Close | None = None  # how to close, once finished from elsewhere
+        self._deleted: InfinityMatrixError | None = None
+
+    # Peer ---------------------------------------------------------------------------------
+
+    def send(self, message: bytes) -> None:
+        self._outbox.put(message)
+
+    def close(self, error: InfinityMatrixError) -> None:
+        """Close once what is queued has been sent (the entry was deleted)."""
+        if self._deleted is None:
+            self._deleted = error
+            self._updates.abandon()
+            self._outbox.finish()
+
+    # Serving ------------------------------------------------------------------------------
+
+    async def serve(self, room: Room) -> Close | None:
+        """Run until the client leaves or the connection must close; answers how."""
+        self.send(yws.sync_step1(room.state_vector()))
+        states = room.awareness_states()
+        if states is not None:
+            self.send(yws.awareness(states))
+        sender = asyncio.create_task(self._send())
+        try:
+            failure = await self._read(room)
+            await self._updates.flush()  # what the client sent before it left goes in
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        if self._close is not None or failure is None:
+            return self._close
+        return _close_for(failure)
+
+    async def _read(self, room: Room) -> Exception | None:
+        """Handle frames until the client leaves (None), a frame is refused (its error), or
+        ``_finish`` stops it (None)."""
+        task = asyncio.current_task()
+        if task is None:  # an endpoint always runs in a task
+            raise RuntimeError("the reader must run in a task")
+        self._reader = task
+        try:
+            while not self._finished:
+                message = await self._websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return None
+                await self._handle(room, message.get("bytes"))
+        except InfinityMatrixError as exc:
+            return exc
+        except asyncio.CancelledError:
+            if not self._interrupted or task.uncancel() > 0:
+                raise  # cancelled from outside, not (only) by _finish
+        finally:
+            self._reader = None
+        return None
+
+    async def _handle(self, room: Room, frame: bytes | None) -> None:
         """Act on one frame; raises ``InfinityMatrixError`` to close the connection."""
-        limit = self.writer.hub.settings.max_request_bytes
+        if frame is None:
+            raise InvalidInput("y-websocket frames are binary", code="sync.invalid_message")
+        limit = self._author.hub.settings.max_request_bytes
         if len(frame) > limit:
             raise TooLarge(f"a frame is at most {limit} bytes", limit=limit)
         message = yws.decode(frame)
         if message.type == yws.AWARENESS:
-            await self.room.awareness(self.peer, message.payload)
+            await room.awareness(self, message.payload)
         elif message.step == yws.STEP1:
-            self.peer.outbox.put(yws.sync_step2(self.room.diff(message.payload)))
-        elif message.payload != yws.EMPTY_UPDATE and self.peer.closing is None:
-            await self.writer.write(message.payload)
+            self.send(yws.sync_step2(room.diff(message.payload)))
+        elif message.payload != yws.EMPTY_UPDATE and self._deleted is None:
+            await self._author.count()
+            self._updates.add(message.payload)
 
-
-async def _serve(websocket: WebSocket, session: _Session) -> Close | None:
-    """Run the connection until the client leaves or it must be closed; answers how."""
-    outbox = session.peer.outbox
-    outbox.put(yws.sync_step1(session.room.state_vector()))
-    states = session.room.awareness_states()
-    if states is not None:
-        outbox.put(yws.awareness(states))
-    writer = asyncio.create_task(outbox.drain_to(websocket))
-    reader = asyncio.create_task(_read(websocket, session))
-    overflow = asyncio.create_task(outbox.overflowed.wait())
-    try:
-        await asyncio.wait({writer, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (reader, writer, overflow):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    return _outcome(session.peer, reader, writer)
-
-
-async def _read(websocket: WebSocket, session: _Session) -> None:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
+    async def _send(self) -> None:
+        try:
+            await self._outbox.drain_to(self._websocket)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self._finish(None)  # the client is gone
             return
-        frame = message.get("bytes")
-        if frame is None:
-            raise InvalidInput("y-websocket frames are binary", code="sync.invalid_message")
-        await session.handle(frame)
+        if self._deleted is not None:  # all that was queued before the deletion is sent
+            self._finish(_close_for(self._deleted))
+
+    # Ending -------------------------------------------------------------------------------
+
+    def _too_slow(self) -> None:
+        self._finish((CLOSE_TOO_SLOW, "sync.too_slow"))
+
+    def _refused(self, exc: Exception) -> None:
+        self._finish(_close_for(exc))
+
+    def _finish(self, close: Close | None) -> None:
+        """End the connection, closing it with ``close`` (None: the client is gone); the
+        first reason wins."""
+        if self._finished:
+            return
+        self._finished = True
+        self._close = close
+        reader, self._reader = self._reader, None
+        # From the reader itself (a frame it handles overflowed the outbox), it stops at its
+        # next turn; a cancel would hit whatever it awaits next, even after it stopped.
+        if reader is not None and reader is not asyncio.current_task():
+            self._interrupted = True
+            reader.cancel()
 
 
-def _outcome(peer: _Peer, reader: asyncio.Task[None], writer: asyncio.Task[None]) -> Close | None:
-    if peer.outbox.overflowed.is_set():
-        return (CLOSE_TOO_SLOW, "sync.too_slow")
-    if peer.closing is not None and _finished(writer):  # all queued before the close was sent
-        return (close_code_for(peer.closing), peer.closing.code)
-    if not reader.done() or reader.cancelled():
-        return None  # the writer failed: the client is gone
-    exc = reader.exception()
-    if exc is None:
-        return None  # the client closed
+def _close_for(exc: Exception) -> Close:
     if isinstance(exc, InfinityMatrixError):
         return (close_code_for(exc), exc.code)
     log.error("yjs.failed", exc_info=exc)
     return (CLOSE_INTERNAL, "internal")
-
-
-def _finished(task: asyncio.Task[None]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is None

@@ -118,10 +118,11 @@ def _sqlite_engine(url: str, *, pool_size: int, immediate: bool, pool: PoolSetti
         # documented recipe for pysqlite/aiosqlite).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL needs a lock that a starting peer may hold.
+        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

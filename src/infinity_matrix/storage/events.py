@@ -25,7 +25,7 @@ from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
 from infinity_matrix.errors import Conflict, NotFound
 from infinity_matrix.security.records import ApiKeyRecord
-from infinity_matrix.storage import graph
+from infinity_matrix.storage import graph_tx as graph
 from infinity_matrix.storage import tables as t
 from infinity_matrix.storage.database import Database
 from infinity_matrix.storage.upsert import upsert
@@ -133,8 +133,10 @@ class SqlLogTransaction:
     async def load_graph_entities(self, names: Sequence[str]) -> dict[str, int]:
         return await graph.load_entities(self._conn, self.workspace, names)
 
-    async def load_graph_observations(self, entity_seqs: Sequence[int]) -> dict[int, list[str]]:
-        return await graph.load_observations(self._conn, self.workspace, entity_seqs)
+    async def load_graph_observations(
+        self, names: Sequence[str]
+    ) -> dict[str, tuple[int, list[str]]]:
+        return await graph.load_observations(self._conn, self.workspace, names)
 
     async def load_graph_relations(self, relations: Sequence[Relation]) -> set[Relation]:
         return await graph.load_relations(self._conn, self.workspace, relations)

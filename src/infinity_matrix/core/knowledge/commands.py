@@ -87,7 +87,8 @@ class AddObservations(_GraphCommand):
 
     async def decide(self, projection: Projection, tx: LogTransaction) -> list[ev.NewEvent]:
         self.outcome.clear()
-        live = await projection.graph.entities(unique(i.entity_name for i in self.items))
+        names = unique(i.entity_name for i in self.items)
+        live, known = await _live_with_observations(projection, names)
         for item in self.items:
             if item.entity_name not in live:
                 # The reference server's wording, which prompts and clients may look for.
@@ -96,7 +97,6 @@ class AddObservations(_GraphCommand):
                     code="graph.entity_not_found",
                     name=item.entity_name,
                 )
-        known = await _observation_sets(projection, live.values())
         events = []
         for item in self.items:
             seq = live[item.entity_name]
@@ -144,8 +144,8 @@ class DeleteObservations(_GraphCommand):
 
     async def decide(self, projection: Projection, tx: LogTransaction) -> list[ev.NewEvent]:
         self.outcome.clear()
-        live = await projection.graph.entities(unique(i.entity_name for i in self.items))
-        known = await _observation_sets(projection, live.values())
+        names = unique(i.entity_name for i in self.items)
+        live, known = await _live_with_observations(projection, names)
         events = []
         for item in self.items:
             seq = live.get(item.entity_name)
@@ -193,8 +193,7 @@ class ImportBatch(_GraphCommand):
 
     async def decide(self, projection: Projection, tx: LogTransaction) -> list[ev.NewEvent]:
         self.outcome = counts = ImportCounts()
-        live = await projection.graph.entities([e.name for e in self.entities])
-        known = await _observation_sets(projection, live.values())
+        live, known = await _live_with_observations(projection, [e.name for e in self.entities])
         events = []
         for entity in self.entities:
             seq = live.get(entity.name)
@@ -266,10 +265,14 @@ def _observations_added(
     return ev.NewEvent(ev.OBSERVATION_ADDED, ev.entity_subject(name), payload)
 
 
-async def _observation_sets(projection: Projection, seqs: Iterable[int]) -> dict[int, set[str]]:
-    wanted = list(seqs)
-    found = await projection.graph.observations(wanted)
-    return {seq: set(found.get(seq, ())) for seq in wanted}
+async def _live_with_observations(
+    projection: Projection, names: list[str]
+) -> tuple[dict[str, int], dict[int, set[str]]]:
+    """The live entities among ``names`` (name → seq) and their observations (seq → set)."""
+    found = await projection.graph.observations(names)
+    live = {name: seq for name, (seq, _contents) in found.items()}
+    known = {seq: set(contents) for seq, contents in found.values()}
+    return live, known
 
 
 def _new_contents(contents: Iterable[str], known: set[str]) -> tuple[str, ...]:

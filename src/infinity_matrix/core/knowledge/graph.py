@@ -56,7 +56,8 @@ class GraphService:
     ``add_observations``), ``Forbidden`` (role too low), ``InvalidInput`` (``graph.invalid_name``,
     ``graph.invalid_type``, ``graph.invalid_observation``, ``graph.invalid_confidence``,
     ``graph.invalid_query``, ``graph.invalid_cursor``, ``graph.invalid_import``,
-    ``graph.too_many``, ``request.invalid_limit``), ``Conflict`` (``idempotency.conflict``).
+    ``graph.too_many``, ``request.invalid_limit``), ``TooLarge`` (``graph.too_large``: over a
+    million characters of observations in one call), ``Conflict`` (``idempotency.conflict``).
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class GraphService:
         await self._auth.check(principal, workspace, Permission.WRITE)
         validate.count(entities, "entities")
         checked = tuple(validate.entity(e) for e in entities)
-        validate.count([o for e in checked for o in e.observations], "observations", _CONTENTS)
+        validate.contents([o for e in checked for o in e.observations])
         receipt = await self._submit(
             principal, workspace, CreateEntities(checked), source, client_msg_id
         )
@@ -123,7 +124,7 @@ class GraphService:
         await self._auth.check(principal, workspace, Permission.WRITE)
         validate.count(observations, "observation items")
         checked = tuple(validate.new_observations(o) for o in observations)
-        validate.count([c for o in checked for c in o.contents], "observations", _CONTENTS)
+        validate.contents([c for o in checked for c in o.contents])
         command = AddObservations(checked)
         receipt = await self._submit(principal, workspace, command, source, client_msg_id)
         return GraphChange(list(command.outcome), receipt.seq, receipt.duplicate)
@@ -159,7 +160,7 @@ class GraphService:
         await self._auth.check(principal, workspace, Permission.WRITE)
         validate.count(deletions, "deletion items")
         checked = tuple(validate.deletion(d) for d in deletions)
-        validate.count([c for d in checked for c in d.observations], "observations", _CONTENTS)
+        validate.contents([c for d in checked for c in d.observations])
         command = DeleteObservations(checked)
         receipt = await self._submit(principal, workspace, command, source, client_msg_id)
         return GraphChange(list(command.outcome), receipt.seq, receipt.duplicate)
@@ -325,17 +326,19 @@ class GraphService:
         if selection.names == ():
             return GraphPage()
         phase, after = _parse_cursor(cursor)
-        entities: list[EntityRecord] = []
-        if phase == _ENTITIES:
-            entities = await self._graph.entities(
-                workspace, selection, after=after, limit=limit + 1
-            )
-            if len(entities) > limit:
-                entities = entities[:limit]
-                return GraphPage(entities, [], _cursor(_ENTITIES, entities[-1].provenance.seq))
-            after = 0
+        in_entities = phase == _ENTITIES
+        # One item more than the page holds says whether another page follows.
+        entities, relations = await self._graph.page(
+            workspace,
+            selection,
+            entities_after=after if in_entities else None,
+            relations_after=0 if in_entities else after,
+            limit=limit + 1,
+        )
+        if len(entities) > limit:
+            entities = entities[:limit]
+            return GraphPage(entities, [], _cursor(_ENTITIES, entities[-1].provenance.seq))
         room = limit - len(entities)
-        relations = await self._graph.relations(workspace, selection, after=after, limit=room + 1)
         if len(relations) <= room:
             return GraphPage(entities, relations, None)
         relations = relations[:room]
@@ -343,7 +346,6 @@ class GraphService:
         return GraphPage(entities, relations, _cursor(_RELATIONS, last))
 
 
-_CONTENTS = validate.MAX_CONTENTS
 _ENTITIES, _RELATIONS = "e", "r"
 
 

@@ -93,9 +93,11 @@ class GraphProjection:
         await self.flush()
         return await self._tx.load_graph_entities(names) if names else {}
 
-    async def observations(self, entity_seqs: Sequence[int]) -> dict[int, list[str]]:
+    async def observations(self, names: Sequence[str]) -> dict[str, tuple[int, list[str]]]:
+        """Live entities among ``names`` with their live observations: name → (seq,
+        contents in the order they were added)."""
         await self.flush()
-        return await self._tx.load_graph_observations(entity_seqs) if entity_seqs else {}
+        return await self._tx.load_graph_observations(names) if names else {}
 
     async def relations(self, relations: Sequence[Relation]) -> set[Relation]:
         """Which of ``relations`` are live."""

@@ -17,7 +17,7 @@ from infinity_matrix.core.knowledge.records import (
     ObservationDeletion,
     Relation,
 )
-from infinity_matrix.errors import InvalidInput
+from infinity_matrix.errors import InvalidInput, TooLarge
 
 MAX_NAME_LENGTH = 200  # entity names (they are also the names relations use)
 MAX_TYPE_LENGTH = 100  # entity and relation types
@@ -25,6 +25,7 @@ MAX_OBSERVATION_LENGTH = 10_000
 MAX_QUERY_LENGTH = 1_000
 MAX_ITEMS = 1_000  # entities, relations, names or observation items in one call
 MAX_CONTENTS = 10_000  # observation contents in one call, all items together
+MAX_CALL_CHARACTERS = 1_000_000  # of observations in one call, all items together
 MAX_PAGE = 1_000
 DEFAULT_PAGE = 100
 
@@ -72,6 +73,18 @@ def limit(value: int) -> int:
 def count(items: Sequence[Any], what: str, most: int = MAX_ITEMS) -> None:
     if len(items) > most:
         raise InvalidInput(f"at most {most} {what} in one call", code="graph.too_many", limit=most)
+
+
+def contents(values: Sequence[str]) -> None:
+    """The observations of one call: at most ``MAX_CONTENTS`` of ``MAX_CALL_CHARACTERS`` in
+    all (each already checked)."""
+    count(values, "observations", MAX_CONTENTS)
+    if sum(map(len, values)) > MAX_CALL_CHARACTERS:
+        raise TooLarge(
+            f"at most {MAX_CALL_CHARACTERS} characters of observations in one call",
+            code="graph.too_large",
+            limit=MAX_CALL_CHARACTERS,
+        )
 
 
 def entity(value: NewEntity) -> NewEntity:

@@ -2,8 +2,9 @@
 
 A room follows the log through the workspace's fan-out: every committed ``context.updated`` of
 its key is applied to the room's document and sent to every peer, the writer included (Yjs
-ignores what it has, and a peer cannot otherwise tell that its write was committed). Writes go
-the other way through ``ContextService.apply_update`` — the log, not the room, decides. When
+ignores what it has, and a peer cannot otherwise tell that its write was committed); the
+message is encoded once for all of them. Writes go the other way through an ``UpdateQueue``
+per editor and ``ContextService.apply_update`` — the log, not the room, decides. When
 the entry is deleted (``context.deleted``) the room closes every peer with ``NotFound``
 (``context.deleted``) and goes away; a client that comes back opens the entry afresh, and its
 first update creates it again.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -27,12 +28,14 @@ from infinity_matrix.core.protocol import events as ev
 from infinity_matrix.core.protocol.ywebsocket import (
     GONE,
     AwarenessEntry,
+    awareness,
     decode_awareness,
     encode_awareness,
+    sync_update,
 )
 from infinity_matrix.core.records import EntryRecord
 from infinity_matrix.core.sync.context import ContextService
-from infinity_matrix.core.sync.documents import Document
+from infinity_matrix.core.sync.documents import Document, merge_updates
 from infinity_matrix.core.sync.fanout import Fanout
 from infinity_matrix.errors import InfinityMatrixError, InvalidInput, NotFound, Unavailable
 from infinity_matrix.security.principals import Principal
@@ -42,6 +45,8 @@ log = structlog.get_logger(__name__)
 AWARENESS = "awareness"  # the presence message type of rooms; other faces use their own
 # A y-websocket client speaks for one awareness client (its doc's); a few more are tolerated.
 MAX_AWARENESS_CLIENTS = 16
+# At most this many of an editor's updates go into one commit (and at most a frame's bytes).
+MAX_MERGED_UPDATES = 256
 
 
 class Peer(Protocol):
@@ -53,9 +58,9 @@ class Peer(Protocol):
         """Unique across nodes: it names the peer's awareness in presence messages."""
         ...
 
-    def send_update(self, update: bytes) -> None: ...
-
-    def send_awareness(self, update: bytes) -> None: ...
+    def send(self, message: bytes) -> None:
+        """Send a y-websocket message (an update or awareness), encoded once for every peer."""
+        ...
 
     def close(self, error: InfinityMatrixError) -> None: ...
 
@@ -146,8 +151,9 @@ class Room:
                 self._document.apply(event.data)
             except InvalidInput:  # the log accepted it; a peer may still make sense of it
                 log.exception("rooms.bad_logged_update", workspace=self.workspace, seq=event.seq)
+            message = sync_update(event.data)
             for peer in list(self._peers.values()):
-                peer.send_update(event.data)
+                peer.send(message)
 
     def presence(self, message: dict[str, Any]) -> None:
         """Awareness from other nodes (this node's own messages come back too: ignored)."""
@@ -210,8 +216,9 @@ class Room:
         return encode_awareness(left)
 
     def _broadcast_awareness(self, update: bytes) -> None:
+        message = awareness(update)
         for peer in list(self._peers.values()):
-            peer.send_awareness(update)
+            peer.send(message)
 
     async def _publish_awareness(self, peer_id: str, update: bytes | None) -> None:
         state = base64.b64encode(update).decode() if update is not None else None
@@ -289,6 +296,100 @@ class Rooms:
         if self._rooms.get((room.workspace, room.key)) is room:
             del self._rooms[(room.workspace, room.key)]
         room.close()
+
+
+class UpdateQueue:
+    """One live editor's updates on their way to the log, committed in the order they came.
+
+    One commit at a time: updates that arrive while one is in flight wait, then go together,
+    merged into one update (one command, one event; at most ``MAX_MERGED_UPDATES`` and
+    ``max_bytes`` at once), so an editor that outpaces commits costs one transaction per batch
+    instead of one per update. ``ApplyUpdate`` takes or refuses an update whole, a merged one
+    too; when it refuses a merged update, its updates are tried again one by one, so exactly
+    the updates before the first refused one are committed, as if each had been committed on
+    its own. Nothing is committed after a refusal (later updates build on the refused one):
+    ``failure`` says why, and ``refused`` is called once with it.
+
+    ``commit`` raises ``InfinityMatrixError`` to refuse (see ``ContextService.apply_update``).
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[bytes], Awaitable[object]],
+        refused: Callable[[Exception], None],
+        *,
+        max_bytes: int,
+        max_updates: int = MAX_MERGED_UPDATES,
+    ) -> None:
+        self.failure: Exception | None = None
+        self._commit = commit
+        self._refused = refused
+        self._max_bytes = max_bytes
+        self._max_updates = max_updates
+        self._pending: list[bytes] = []
+        self._task: asyncio.Task[None] | None = None  # only while there is something to commit
+        self._abandoned = False
+
+    def add(self, update: bytes) -> None:
+        """Queue ``update`` after the others; ignored once one was refused or abandoned."""
+        if self.failure is not None or self._abandoned:
+            return
+        self._pending.append(update)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    def abandon(self) -> None:
+        """Drop what is not committing yet, and whatever comes next (the entry is gone)."""
+        self._abandoned = True
+        self._pending.clear()
+
+    async def flush(self) -> None:
+        """Wait until every update queued so far is committed or refused.
+
+        Shielded: a caller that is cancelled leaves the commit running, to its end.
+        """
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                try:
+                    await self._commit_batch(batch)
+                except InfinityMatrixError as exc:
+                    self._fail(exc)
+                except Exception as exc:  # a supervisor: this editor's writes end, others go on
+                    log.exception("rooms.commit_failed")
+                    self._fail(exc)
+        finally:
+            self._task = None
+
+    def _take(self) -> list[bytes]:
+        count, size = 0, 0
+        for update in self._pending:
+            size += len(update)
+            if count and (count == self._max_updates or size > self._max_bytes):
+                break
+            count += 1
+        batch = self._pending[:count]
+        del self._pending[:count]
+        return batch
+
+    async def _commit_batch(self, batch: list[bytes]) -> None:
+        if len(batch) > 1:
+            try:
+                await self._commit(merge_updates(batch))
+                return
+            except InfinityMatrixError:
+                pass  # which update is at fault shows one at a time; those before it go in
+        for update in batch:
+            await self._commit(update)
+
+    def _fail(self, exc: Exception) -> None:
+        self.failure = exc
+        self._pending.clear()
+        self._refused(exc)
 
 
 def _deleted(key: str) -> NotFound:
