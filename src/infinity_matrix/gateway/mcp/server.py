@@ -73,6 +73,9 @@ def build_http(hub: Hub) -> tuple[McpFace, Starlette]:
     face = build_server(hub, HttpCallers(hub.rate_limiter), auth=auth)
     app = face.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
+        # Plain JSON answers for calls (no tool streams progress): one task less per request.
+        # Listen streams and the session's GET stream stay SSE, with the SDK's keep-alive pings.
+        json_response=True,
         # Origin is checked by OriginCheck in front of this app, for any bound host.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=hub.settings.max_request_bytes,
