@@ -113,11 +113,7 @@ def history(
     if as_json:
         render.emit_json(events)
         return
-    rows = [
-        (e["seq"], e["type"], e["actor"], e["source"], render.when(e["recorded_at"]))
-        for e in events
-    ]
-    render.table(("seq", "type", "actor", "source", "time"), rows)
+    render.history(events)
 
 
 @app.command("import")

@@ -100,3 +100,11 @@ def stream_frame(frame: dict[str, Any], as_json: bool) -> None:
 def emit_line(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def history(events: list[dict[str, Any]]) -> None:
+    """Events (as the API answers them) as a table: seq, type, actor, source, time."""
+    rows = [
+        (e["seq"], e["type"], e["actor"], e["source"], when(e["recorded_at"])) for e in events
+    ]
+    table(("seq", "type", "actor", "source", "time"), rows)
