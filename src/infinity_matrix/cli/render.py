@@ -104,7 +104,5 @@ def emit_line(line: str) -> None:
 
 def history(events: list[dict[str, Any]]) -> None:
     """Events (as the API answers them) as a table: seq, type, actor, source, time."""
-    rows = [
-        (e["seq"], e["type"], e["actor"], e["source"], when(e["recorded_at"])) for e in events
-    ]
+    rows = [(e["seq"], e["type"], e["actor"], e["source"], when(e["recorded_at"])) for e in events]
     table(("seq", "type", "actor", "source", "time"), rows)
