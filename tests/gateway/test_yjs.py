@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,12 @@ from tests.world import bearer, bootstrap_key, head, started_hub
 from tests.yjsclient import TIMEOUT, YClient, clocks, connect, synced, yjs_url
 
 from infinity_matrix.config import Settings
+from infinity_matrix.core.ports import LogTransaction
 from infinity_matrix.core.protocol import ywebsocket as yws
+from infinity_matrix.core.protocol.events import NewEvent
 from infinity_matrix.core.sync.documents import Document
+from infinity_matrix.core.sync.log import Origin
+from infinity_matrix.core.sync.projector import Projection
 from infinity_matrix.hub import Hub
 from infinity_matrix.security.principals import Principal
 from infinity_matrix.testing.server import serving
@@ -263,3 +269,128 @@ async def test_a_client_that_stops_reading_is_closed_4408_and_its_awareness_clea
                 async for _ in slow:  # what it was sent before the close, then the close
                     pass
         assert slow.close_code == 4408
+
+
+# Bursts: updates that arrive while one commits are merged into the next commit ----------------
+
+MARKER = re.compile(rb"<(\d{8})>")
+
+
+def _marker(n: int) -> str:
+    return f"<{n:08d}>"  # ten characters
+
+
+def _markers(count: int) -> str:
+    return "".join(_marker(n) for n in range(count))
+
+
+def _append(text: str) -> Callable[[YClient], None]:
+    return lambda client: client.text.insert(len(client.text), text)
+
+
+@dataclass
+class _Hold:
+    """A command that keeps its workspace's write lane (and transaction) busy until released:
+    every write to the workspace waits behind it meanwhile."""
+
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    subject: str = "test/hold"
+
+    async def decide(self, projection: Projection, tx: LogTransaction) -> list[NewEvent]:
+        self.held.set()
+        await self.release.wait()
+        return []
+
+
+@contextlib.asynccontextmanager
+async def held_lane(hub: Hub, workspace: str) -> AsyncIterator[None]:
+    """Nothing commits in ``workspace`` during the block; all of it commits after."""
+    hold = _Hold()
+    holding = asyncio.create_task(hub.log.submit(workspace, hold, Origin(actor="test")))
+    async with asyncio.timeout(TIMEOUT):
+        await hold.held.wait()
+    try:
+        yield
+    finally:
+        hold.release.set()
+        await holding
+
+
+async def _read_so_far(client: YClient) -> None:
+    """Wait until the server has handled every frame the client sent so far: it handles a
+    connection's frames in order, and echoes awareness to its sender."""
+    count = len(client.awareness)
+    await client.send_awareness(client.doc.client_id, count + 1, "{}")
+    await client.received_awareness(count + 1)
+
+
+async def test_updates_sent_back_to_back_all_land_in_order_in_fewer_commits(
+    hub: Hub, base_url: str, rest: httpx.AsyncClient, team: dict[str, str]
+) -> None:
+    count = 200
+    async with synced(url(base_url, team["editor"])) as client:
+        async with held_lane(hub, "team"):
+            for n in range(count):
+                await client.edit(_append(_marker(n)))
+            await _read_so_far(client)  # all 200 wait behind the first commit
+        last = _marker(count - 1).encode()
+        await client.until(lambda: any(last in update for update in client.received))
+
+        events = list(reversed(await hub.context.history(OWNER, "team", KEY)))
+        # The first commit took what had come by its turn, the second one all the rest.
+        assert 1 <= len(events) <= 2
+        logged = [int(m) for e in events for m in MARKER.findall(e.data or b"")]
+        assert logged == list(range(count))
+        assert (await get_entry(rest, team["viewer"])).json()["text"] == _markers(count)
+        stored = await hub.store.get_entry("team", KEY)
+        assert stored is not None
+        assert Document(stored.state).state() == Document(client.state()).state()
+
+
+async def test_an_update_refused_in_a_burst_lets_in_the_ones_before_it_and_none_after(
+    tmp_path: Path, settings: Settings
+) -> None:
+    small = settings.model_copy(update={"max_value_bytes": 100, "home": tmp_path / "small"})
+    async with started_hub(small) as hub, serving(hub) as base:
+        async with synced(yjs_url(base, "default", KEY, bootstrap_key(hub))) as client:
+            async with held_lane(hub, "default"):
+                for n in range(20):
+                    await client.edit(_append(_marker(n)))
+                await _read_so_far(client)
+            # Merged, the burst is too large; one by one, the eleventh is (110 bytes).
+            assert await client.closed() == 4413
+        entry = await hub.store.get_entry("default", KEY)
+        assert entry is not None
+        assert entry.text == _markers(10)
+        assert entry.seq == await head(hub, "default")
+
+
+async def test_a_viewers_burst_of_changes_closes_4403_and_writes_nothing(
+    hub: Hub, base_url: str, rest: httpx.AsyncClient, team: dict[str, str]
+) -> None:
+    await put_text(rest, team["owner"], "read me")
+    before = await head(hub, "team")
+    async with synced(url(base_url, team["viewer"])) as viewer:
+        async with held_lane(hub, "team"):
+            for letter in "abc":
+                await viewer.edit(_prepend(letter))
+            await _read_so_far(viewer)
+        assert await viewer.closed() == 4403
+    assert await head(hub, "team") == before
+    assert (await get_entry(rest, team["owner"])).json()["text"] == "read me"
+
+
+async def test_what_a_client_sent_just_before_leaving_is_committed_after_it_left(
+    hub: Hub, base_url: str, team: dict[str, str]
+) -> None:
+    async with (
+        synced(url(base_url, team["viewer"])) as watcher,
+        synced(url(base_url, team["editor"])) as client,
+    ):
+        async with held_lane(hub, "team"):
+            for n in range(50):
+                await client.edit(_append(_marker(n)))
+            await _read_so_far(client)
+            await client.socket.close()  # while its updates wait to commit
+        await watcher.until(lambda: str(watcher.text) == _markers(50))

@@ -64,9 +64,12 @@ CLOSE_INTERNAL = 1011
 Close = tuple[int, str]  # close code and reason (an error code)
 
 
-@router.websocket("/api/v1/workspaces/{ws}/yjs/{key:path}")
-async def yjs(websocket: WebSocket, ws: str, key: str) -> None:
+# A plain Starlette route: it takes nothing from FastAPI's dependency injection, which would
+# keep a few KB more alive for as long as each connection lasts.
+@router.websocket_route("/api/v1/workspaces/{ws}/yjs/{key:path}")
+async def yjs(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
+    ws, key = websocket.path_params["ws"], websocket.path_params["key"]
     await websocket.accept()
     close: Close | None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -9,11 +10,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
+from infinity_matrix.errors import Unavailable
 from infinity_matrix.storage.database import Database
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every node of one deployment.
 _PG_LOCK_ID = 0x1F1A17
+_SQLITE_ATTEMPTS = 5
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -25,9 +28,26 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; raises ``Unavailable`` if the database is down."""
-    async with db.write() as conn:
-        await conn.run_sync(_upgrade, revision)
+    """Bring the schema up to ``revision``; raises ``Unavailable`` if the database is down.
+
+    On a brand-new SQLite file, processes starting at once can meet before WAL mode is set,
+    while SQLite still locks like a rollback journal: one of them may then be refused at once
+    ("database is locked", SQLite's deadlock avoidance, which no busy timeout waits out). Its
+    transaction changed nothing, so it is simply tried again.
+    """
+    for attempt in range(_SQLITE_ATTEMPTS):
+        try:
+            async with db.write() as conn:
+                await conn.run_sync(_upgrade, revision)
+            return
+        except Unavailable as exc:
+            if not (db.is_sqlite and _locked(exc)) or attempt == _SQLITE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
+def _locked(exc: Exception) -> bool:
+    return "database is locked" in str(exc.__cause__ or "")
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
