@@ -277,3 +277,36 @@ def test_replicas_converge_whatever_the_order_updates_arrive_in(data: st.DataObj
     assert len({replica.text for replica in replicas}) == 1
     assert all(replica.data == replicas[0].data for replica in replicas)
     assert replay(list(log)).text == replicas[0].text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=texts,
+    edits=st.lists(st.lists(texts, min_size=1, max_size=3), min_size=2, max_size=4),
+    data=st.data(),
+)
+def test_concurrent_edits_of_several_replicas_delivered_in_any_order_converge(
+    base: str, edits: list[list[str]], data: st.DataObject
+) -> None:
+    origin = Document()
+    first = origin.set_text(base)
+    replicas = [Document(origin.state(), client_id=100 + i) for i in range(len(edits))]
+    # Every replica edits concurrently from the same base, unaware of the others.
+    updates = [
+        u
+        for replica, values in zip(replicas, edits, strict=True)
+        for v in values
+        if (u := replica.set_text(v)) is not None
+    ]
+    for replica in replicas:
+        order = data.draw(st.permutations(updates))
+        for update in order:
+            replica.apply(update)
+    late = Document()  # a replica that joins late and gets everything in yet another order
+    for update in data.draw(st.permutations([u for u in [first, *updates] if u is not None])):
+        late.apply(update)
+
+    texts_seen = {r.text for r in [*replicas, late]}
+    assert len(texts_seen) == 1
+    vectors = {Document(r.state()).text for r in [*replicas, late]}
+    assert vectors == texts_seen
