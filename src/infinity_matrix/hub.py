@@ -90,6 +90,7 @@ class Hub:
             wait_seconds=settings.group_commit_wait_ms / 1000,
             observer=lambda _size, events: metrics.observe_batch(e.type for e in events),
         )
+        metrics.add_document_cache_collector(log.documents.figures)
         authorizer = Authorizer(store)
         tokens = TokenIssuer(
             secret, access_ttl=timedelta(seconds=settings.access_token_ttl_seconds)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from infinity_matrix.core.sync.doccache import DocumentCache
+from infinity_matrix.core.sync.documents import Document
 from infinity_matrix.observability.metrics import Metrics
 
 
@@ -90,3 +92,18 @@ def test_render_gives_the_prometheus_text_content_type() -> None:
     _, content_type = Metrics().render()
 
     assert content_type.startswith("text/plain; version=")
+
+
+def test_document_cache_hits_and_misses_are_counted_at_scrape_time() -> None:
+    metrics = Metrics()
+    cache = DocumentCache()
+    metrics.add_document_cache_collector(cache.figures)
+    cache.put("ws", "notes/a", 3, Document(), 10)
+    assert cache.take("ws", "notes/a", 3) is not None  # the document of seq 3: a hit
+    assert cache.take("ws", "notes/a", 4) is None  # gone (taken): a miss
+
+    samples = _samples(metrics)
+
+    assert samples[("imx_document_cache_hits_total", ())] == 1.0
+    assert samples[("imx_document_cache_misses_total", ())] == 1.0
+    assert samples[("imx_document_cache_entries", ())] == 0.0

@@ -17,7 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # 1 ms to 10 s: an in-memory read at the bottom, a provider call at the top.
@@ -86,6 +86,12 @@ class Metrics:
         """
         self.registry.register(_PoolCollector(describe))
 
+    def add_document_cache_collector(self, describe: Callable[[], Mapping[str, float]]) -> None:
+        """Expose the in-process document cache, read at every scrape: ``hits`` and ``misses``
+        as counters ``imx_document_cache_<name>_total``, the rest (``entries``, ``bytes``) as
+        gauges ``imx_document_cache_<name>``."""
+        self.registry.register(_DocumentCacheCollector(describe))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition payload and its content type, for the ``/metrics`` endpoint."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -106,3 +112,23 @@ class _PoolCollector(Collector):
             yield GaugeMetricFamily(
                 metric_name, f"Database connection pool: {name}.", value=float(value)
             )
+
+
+class _DocumentCacheCollector(Collector):
+    _COUNTERS = frozenset({"hits", "misses"})
+
+    def __init__(self, describe: Callable[[], Mapping[str, float]]) -> None:
+        self._describe = describe
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        for name, value in self._describe().items():
+            metric_name = "imx_document_cache_" + name
+            if name in self._COUNTERS:
+                yield CounterMetricFamily(
+                    metric_name, f"Document cache {name} (by seq).", value=float(value)
+                )
+            else:
+                yield GaugeMetricFamily(metric_name, f"Document cache: {name}.", value=float(value))

@@ -59,3 +59,12 @@ class DocumentCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def figures(self) -> dict[str, float]:
+        """For ``/metrics``: hits and misses so far, entries and bytes held now."""
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "entries": len(self._items),
+            "bytes": self._bytes,
+        }
