@@ -394,3 +394,25 @@ async def test_what_a_client_sent_just_before_leaving_is_committed_after_it_left
             await _read_so_far(client)
             await client.socket.close()  # while its updates wait to commit
         await watcher.until(lambda: str(watcher.text) == _markers(50))
+
+
+async def test_an_editor_whose_key_is_revoked_is_closed_4401_at_once(
+    hub: Hub, base_url: str, rest: httpx.AsyncClient, team: dict[str, str]
+) -> None:
+    await put_text(rest, team["owner"], "shared")
+    created = await hub.keys.create(OWNER, "team", "short-lived editor", "editor")
+    async with synced(url(base_url, created.token)) as client:
+        await hub.keys.revoke(OWNER, "team", created.record.id)
+        assert await client.closed() == 4401
+
+
+async def test_a_member_removed_from_the_workspace_is_closed_4404_at_once(
+    hub: Hub, base_url: str, rest: httpx.AsyncClient, team: dict[str, str]
+) -> None:
+    await put_text(rest, team["owner"], "shared")
+    await hub.identity.create_user("eve", "correct horse battery staple")
+    await hub.workspaces.set_member(OWNER, "team", "eve", "editor")
+    pair = await hub.identity.login("eve", "correct horse battery staple")
+    async with synced(url(base_url, pair.access_token)) as client:
+        await hub.workspaces.remove_member(OWNER, "team", "eve")
+        assert await client.closed() == 4404

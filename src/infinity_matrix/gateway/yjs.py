@@ -159,7 +159,7 @@ class _Connection:
         self._outbox.put(message)
 
     def close(self, error: InfinityMatrixError) -> None:
-        """Close once what is queued has been sent (the entry was deleted)."""
+        """Close once what is queued has been sent (the entry was deleted, or access lost)."""
         if self._deleted is None:
             self._deleted = error
             self._updates.abandon()

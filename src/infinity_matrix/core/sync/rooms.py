@@ -37,7 +37,13 @@ from infinity_matrix.core.records import EntryRecord
 from infinity_matrix.core.sync.context import ContextService
 from infinity_matrix.core.sync.documents import Document, merge_updates
 from infinity_matrix.core.sync.fanout import Fanout
-from infinity_matrix.errors import InfinityMatrixError, InvalidInput, NotFound, Unavailable
+from infinity_matrix.errors import (
+    InfinityMatrixError,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from infinity_matrix.security.principals import Principal
 
 log = structlog.get_logger(__name__)
@@ -62,7 +68,10 @@ class Peer(Protocol):
         """Send a y-websocket message (an update or awareness), encoded once for every peer."""
         ...
 
-    def close(self, error: InfinityMatrixError) -> None: ...
+    def close(self, error: InfinityMatrixError) -> None:
+        """End the connection with ``error``'s close code once what is queued is sent (the
+        entry was deleted, or the peer lost access); nothing more it sends is committed."""
+        ...
 
 
 class Room:
@@ -76,6 +85,7 @@ class Room:
         self._fanout = fanout
         self._subject = ev.context_subject(key)
         self._peers: dict[str, Peer] = {}
+        self._principals: dict[str, Principal] = {}  # by peer id: whose access to follow
         self._document: Document | None = None
         self._early: list[bytes] = []  # committed updates that arrived while loading
         self._awareness: dict[str, dict[int, AwarenessEntry]] = {}  # by peer, local or remote
@@ -105,13 +115,15 @@ class Room:
         entries = [e for states in self._awareness.values() for e in states.values()]
         return encode_awareness(entries) if entries else None
 
-    def add(self, peer: Peer) -> None:
+    def add(self, peer: Peer, principal: Principal) -> None:
         self._peers[peer.id] = peer
+        self._principals[peer.id] = principal
 
     def remove(self, peer: Peer) -> bool:
         """Drop ``peer`` and tell the local peers that its awareness clients left; answers
         whether it had any (then ``left`` should tell the other nodes)."""
         self._peers.pop(peer.id, None)
+        self._principals.pop(peer.id, None)
         removal = self._forget(peer.id)
         if removal is not None:
             self._broadcast_awareness(removal)
@@ -139,7 +151,12 @@ class Room:
     # Subscriber ---------------------------------------------------------------------------
 
     def offer(self, event: ev.Event) -> None:
-        if event.subject != self._subject or self.closed:
+        if self.closed:
+            return
+        if event.type in (ev.KEY_REVOKED, ev.MEMBER_REMOVED):
+            self._lost_access(event)
+            return
+        if event.subject != self._subject:
             return
         if event.type == ev.CONTEXT_DELETED:
             self._deleted()
@@ -154,6 +171,22 @@ class Room:
             message = sync_update(event.data)
             for peer in list(self._peers.values()):
                 peer.send(message)
+
+    def _lost_access(self, event: ev.Event) -> None:
+        """Close the peers whose key was revoked or who were removed from the workspace now,
+        not at their next connect; what they had not yet committed is dropped."""
+        if event.type == ev.KEY_REVOKED:
+            lost = f"key:{event.payload.get('id')}"
+            error: InfinityMatrixError = Unauthenticated(
+                "the API key was revoked", code="auth.key_revoked"
+            )
+        else:
+            lost = str(event.payload.get("principal"))
+            error = NotFound(f"workspace {self.workspace!r} not found", code="workspace.not_found")
+        for peer_id, principal in list(self._principals.items()):
+            peer = self._peers.get(peer_id)
+            if peer is not None and principal.id == lost and not principal.is_admin:
+                peer.close(error)
 
     def presence(self, message: dict[str, Any]) -> None:
         """Awareness from other nodes (this node's own messages come back too: ignored)."""
@@ -256,7 +289,7 @@ class Rooms:
         if room is None or room.closed:
             room = self._rooms[(workspace, key)] = Room(workspace, key, self._fanout)
             self._opening[room] = asyncio.create_task(self._open(room, principal))
-        room.add(peer)  # before any wait: a room with a peer is never released under it
+        room.add(peer, principal)  # before any wait: a room with a peer is never released under it
         try:
             await asyncio.shield(room.opened)
             if room.closed:
