@@ -2,7 +2,8 @@
 
 SQLite allows one writer at a time: writes go through a one-connection engine that opens every
 transaction with ``BEGIN IMMEDIATE`` (so the write lock is taken up front, never upgraded
-mid-transaction into SQLITE_BUSY), while reads use a pool of WAL readers that never block it.
+mid-transaction into SQLITE_BUSY), while reads use a pool of WAL readers in autocommit that
+never block it.
 PostgreSQL uses one pooled engine for both.
 """
 
@@ -110,6 +111,10 @@ def _sqlite_engine(url: str, *, pool_size: int, immediate: bool, pool: PoolSetti
         pool_size=pool_size,
         max_overflow=0 if immediate else pool.max_overflow,
         pool_timeout=pool.timeout,
+        # Readers run in autocommit: each statement reads its own WAL snapshot (as each does
+        # under PostgreSQL's READ COMMITTED), so there is no transaction to roll back when a
+        # reader goes back to the pool. That saves two trips to aiosqlite's thread per read.
+        pool_reset_on_return="rollback" if immediate else None,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -125,9 +130,11 @@ def _sqlite_engine(url: str, *, pool_size: int, immediate: bool, pool: PoolSetti
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
