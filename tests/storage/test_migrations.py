@@ -4,10 +4,7 @@ storage/tables.py declares, and running them again changes nothing."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,31 +17,11 @@ from sqlalchemy import Connection
 from infinity_matrix.storage import tables
 from infinity_matrix.storage.database import Database
 from infinity_matrix.storage.migrate import alembic_config, current_revision, upgrade
-from infinity_matrix.testing import services
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database nobody has migrated yet (a PostgreSQL one is created and dropped)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    services.require("postgres")
-    name = f"imx_migrate_{secrets.token_hex(4)}"
-    asyncio.run(services.create_database(name))
-    try:
-        yield services.postgres_url(name)
-    finally:
-        asyncio.run(services.drop_database(name))
 
 
 @pytest.fixture
-async def database(empty_database_url: str) -> AsyncIterator[Database]:
-    database = Database(empty_database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
+def database(empty_database: Database) -> Database:
+    return empty_database
 
 
 def _head() -> str | None:

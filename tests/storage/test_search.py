@@ -3,11 +3,7 @@ replay and migrations, and queries built from user text that can never break the
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +20,6 @@ from infinity_matrix.storage import tables
 from infinity_matrix.storage.database import Database
 from infinity_matrix.storage.migrate import alembic_config, upgrade
 from infinity_matrix.storage.search import SqlSearchIndex, fts5_match, tsquery
-from infinity_matrix.testing import services
 
 WS = "search"
 OWNER = Principal.user("owner")
@@ -314,29 +309,6 @@ async def _index_rows(hub: Hub) -> list[tuple[Any, ...]]:
 # -- migrations ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    services.require("postgres")
-    name = f"imx_search_{secrets.token_hex(4)}"
-    asyncio.run(services.create_database(name))
-    try:
-        yield services.postgres_url(name)
-    finally:
-        asyncio.run(services.drop_database(name))
-
-
-@pytest.fixture
-async def fresh_database(fresh_database_url: str) -> AsyncIterator[Database]:
-    database = Database(fresh_database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 def _downgrade(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -352,9 +324,9 @@ def _search_objects(connection: Connection) -> set[str]:
 
 @pytest.mark.anyio
 async def test_migrating_a_database_with_entries_indexes_them_and_downgrading_drops_it_all(
-    fresh_database: Database,
+    empty_database: Database,
 ) -> None:
-    db = fresh_database
+    db = empty_database
     await upgrade(db, "0001")
     now = datetime.now(UTC)
     async with db.write() as conn:
