@@ -93,7 +93,11 @@ def _lines(data: bytes | str | Iterable[str]) -> Iterable[str]:
         except UnicodeDecodeError as exc:
             raise InvalidInput("the file is not UTF-8", code="graph.invalid_import") from exc
     if isinstance(data, str):
-        return data.split("\n")
+        # Not splitlines(): a JSON string may hold U+2028 and other breaks unescaped.
+        lines = data.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the newline that ends the last line starts no line of its own
+        return lines
     return data
 
 
