@@ -44,16 +44,16 @@ def mcp(
     from infinity_matrix.observability.logging import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)  # stderr: stdout is the wire
-    explicit = ctx.find_object(runtime.Globals)
+    # As HubClient.from_settings: IMX_* (and the global options) first, then the file.
     stored = read_credentials(settings.credentials_file)
-    url = (explicit.url if explicit else None) or settings.url or stored.get("url")
+    url = settings.url or stored.get("url") or settings.effective_url
     token = settings.token.get_secret_value() if settings.token else None  # "" counts as unset
     token = token or stored.get("access_token") or stored.get("api_key")
     chosen = settings.workspace or stored.get("workspace")
 
     async def main() -> None:
-        if not local and await _answers(url or settings.effective_url):
-            await _bridge(url or settings.effective_url, token, chosen)
+        if not local and await _answers(url):
+            await _bridge(url, token, chosen)
         else:
             await _serve_local(settings, token, chosen)
 
