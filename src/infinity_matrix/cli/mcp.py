@@ -10,6 +10,7 @@ unless ``IMX_REDIS_URL`` connects them).
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import anyio
@@ -44,6 +45,8 @@ def mcp(
     from infinity_matrix.observability.logging import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)  # stderr: stdout is the wire
+    for name in ("httpx", "httpx2"):  # one line per relayed message is noise, not news
+        logging.getLogger(name).setLevel(logging.WARNING)
     # As HubClient.from_settings: IMX_* (and the global options) first, then the file.
     stored = read_credentials(settings.credentials_file)
     url = settings.url or stored.get("url") or settings.effective_url
