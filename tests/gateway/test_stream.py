@@ -16,6 +16,7 @@ from tests.world import bootstrap_key, started_hub
 
 from infinity_matrix.client.stream import StreamClient
 from infinity_matrix.config import Settings
+from infinity_matrix.core.insights.records import NewInsight
 from infinity_matrix.core.knowledge.records import NewEntity
 from infinity_matrix.hub import Hub
 from infinity_matrix.security.access import Role
@@ -311,3 +312,21 @@ async def test_a_viewer_watching_sees_knowledge_graph_changes(hub: Hub, base_url
 
     assert frame["event"]["type"] == "entity.created"
     assert frame["event"]["subject"] == "graph/entity/Ada"
+
+
+async def test_a_viewer_watching_sees_insights_recorded_and_rated(hub: Hub, base_url: str) -> None:
+    owner = Principal.key("x", name="x", workspace="default", role=Role.OWNER)
+    viewer = await hub.keys.create(owner, "default", "insight watcher", "viewer")
+    async with websockets.connect(ws_url(base_url, token=viewer.token)) as socket:
+        await socket.send(json.dumps({"type": "hello"}))
+        await recv_until(socket, "welcome")
+        recorded = await hub.insights.record(
+            owner, "default", NewInsight("pitfall", "Mind the WAL", "Readers block without it.")
+        )
+        await hub.insights.feedback(owner, "default", recorded.insight.id, "accepted")
+        first = await recv_until(socket, "event")
+        second = await recv_until(socket, "event")
+
+    assert first["event"]["type"] == "insight.recorded"
+    assert first["event"]["subject"] == f"insight/{recorded.insight.id}"
+    assert second["event"]["type"] == "insight.rated"

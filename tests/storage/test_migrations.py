@@ -38,8 +38,9 @@ _SEARCH_INDEX = "ix_context_entries_search_vector"
 
 
 # The knowledge graph's substring indexes (migration 0003) are of the same kind: FTS5 trigram
-# tables (SQLite) and pg_trgm GIN indexes (PostgreSQL), named in tables.py.
-_FTS_TABLES = (_SEARCH_TABLE, *tables.GRAPH_SEARCH_TABLES)
+# tables (SQLite) and pg_trgm GIN indexes (PostgreSQL), named in tables.py; so is the insights'
+# full-text index (migration 0004; its column is also named search_vector).
+_FTS_TABLES = (_SEARCH_TABLE, *tables.GRAPH_SEARCH_TABLES, tables.INSIGHT_SEARCH_TABLE)
 
 
 def _is_search_index(name: str | None, type_: str) -> bool:
@@ -47,7 +48,7 @@ def _is_search_index(name: str | None, type_: str) -> bool:
         return name is not None and any(
             name == table or name.startswith(table + "_") for table in _FTS_TABLES
         )
-    if type_ == "index" and name in tables.GRAPH_SEARCH_INDEXES:
+    if type_ == "index" and name in (*tables.GRAPH_SEARCH_INDEXES, tables.INSIGHT_SEARCH_INDEX):
         return True
     return (type_, name) in {("column", _SEARCH_COLUMN), ("index", _SEARCH_INDEX)}
 

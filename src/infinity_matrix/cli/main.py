@@ -12,9 +12,11 @@ from infinity_matrix.cli import (
     context,
     events,
     graph,
+    insights,
     keys,
     mcp,
     members,
+    retrieve,
     runtime,
     serve,
     users,
@@ -55,8 +57,10 @@ app.command("login")(auth.login)
 app.command("logout")(auth.logout)
 app.command("whoami")(auth.whoami)
 app.command("events")(events.events)
+app.command("retrieve")(retrieve.retrieve)
 app.add_typer(context.app, name="ctx")
 app.add_typer(graph.app, name="graph")
+app.add_typer(insights.app, name="insight")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(workspaces.app, name="workspace")
 app.add_typer(members.app, name="member")

@@ -524,6 +524,110 @@ class HubClient:
                 f"cannot reach the hub at {self.base_url}", code="client.unreachable"
             ) from exc
 
+    # -- insights and retrieval -------------------------------------------------------------
+
+    async def record_insight(
+        self,
+        insight: Json,
+        *,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """Record ``{"kind", "title", "body", "tags"?, "topic"?, "evidence"?, "contradicts"?,
+        "assistant"?, "model"?}``; answers ``{"insight", "outcome", "superseded", "seq",
+        "duplicate"}`` (``outcome`` is ``corroborated`` when a near-duplicate existed)."""
+        return await self._json(
+            "POST",
+            f"{self._ws(workspace)}/insights",
+            json=insight,
+            headers=_idempotency(idempotency_key),
+        )
+
+    async def insights(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        topic: str | None = None,
+        status: str | None = None,
+        query: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> Json:
+        """One page ``{"items", "next_cursor"}`` of insights, best-known first."""
+        params: Json = {"limit": limit}
+        for name, value in (
+            ("kind", kind),
+            ("tag", tag),
+            ("topic", topic),
+            ("status", status),
+            ("q", query),
+            ("cursor", cursor),
+        ):
+            if value is not None:
+                params[name] = value
+        return await self._json("GET", f"{self._ws(workspace)}/insights", params=params)
+
+    async def get_insight(self, insight_id: int, *, workspace: str | None = None) -> Json:
+        """One insight with its confidence and the breakdown of it."""
+        return await self._json("GET", f"{self._ws(workspace)}/insights/{int(insight_id)}")
+
+    async def insight_feedback(
+        self,
+        insight_id: int,
+        verdict: str,
+        *,
+        note: str | None = None,
+        assistant: str | None = None,
+        model: str | None = None,
+        idempotency_key: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """Say whether an insight helped: ``accepted``, ``rejected`` or ``outdated``."""
+        body: Json = {"verdict": verdict}
+        for name, value in (("note", note), ("assistant", assistant), ("model", model)):
+            if value is not None:
+                body[name] = value
+        return await self._json(
+            "POST",
+            f"{self._ws(workspace)}/insights/{int(insight_id)}/feedback",
+            json=body,
+            headers=_idempotency(idempotency_key),
+        )
+
+    async def insight_stats(self, *, workspace: str | None = None) -> Json:
+        """Served, accepted and rejected counts, and the reliability of every source."""
+        return await self._json("GET", f"{self._ws(workspace)}/insights/stats")
+
+    async def patterns(self, *, limit: int = 100, workspace: str | None = None) -> list[Json]:
+        """Recurring code shapes, largest first, with their occurrences."""
+        params = {"limit": limit}
+        return _items(await self._json("GET", f"{self._ws(workspace)}/patterns", params=params))
+
+    async def scan_patterns(self, *, workspace: str | None = None) -> Json:
+        """Fingerprint every entry now; answers ``{"entries", "code_entries", "units",
+        "removed", "patterns"}``."""
+        return await self._json("POST", f"{self._ws(workspace)}/patterns/scan")
+
+    async def retrieve(
+        self,
+        task: str,
+        *,
+        target: str | None = None,
+        budget_tokens: int = 2000,
+        kinds: list[str] | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """The most useful context for ``task``, packed into ``budget_tokens``: ``{"items",
+        "tokens_used", "budget_tokens"}``."""
+        body: Json = {"task": task, "budget_tokens": budget_tokens}
+        if target is not None:
+            body["target"] = target
+        if kinds is not None:
+            body["kinds"] = kinds
+        return await self._json("POST", f"{self._ws(workspace)}/retrieve", json=body)
+
     def _graph(self, workspace: str | None) -> str:
         return f"{self._ws(workspace)}/graph"
 

@@ -6,12 +6,24 @@ named per method.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from infinity_matrix.core.insights.records import (
+    ConflictRow,
+    InsightChange,
+    InsightRecord,
+    InsightRow,
+    InsightState,
+    ServedCount,
+    StatsFigures,
+    SupportRecord,
+    SupportRow,
+    TallyRow,
+)
 from infinity_matrix.core.knowledge.records import (
     EntityEnd,
     EntityRecord,
@@ -24,9 +36,11 @@ from infinity_matrix.core.knowledge.records import (
     RelationRow,
     Selection,
 )
+from infinity_matrix.core.patterns.fingerprint import CodeUnit, Pattern
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
-from infinity_matrix.core.search import SearchHit
+from infinity_matrix.core.retrieval.records import EntryHit
+from infinity_matrix.core.search import SearchHit, SearchQuery
 from infinity_matrix.security.records import ApiKeyRecord
 
 
@@ -90,6 +104,36 @@ class LogTransaction(Protocol):
     async def end_graph_entities(self, ends: Sequence[EntityEnd]) -> None: ...
     async def end_graph_observations(self, ends: Sequence[ObservationEnd]) -> None: ...
     async def end_graph_relations(self, ends: Sequence[RelationEnd]) -> None: ...
+
+    # Insights: reads for ``decide`` and the projector's writes (one statement each).
+    async def load_insights(self, ids: Sequence[int]) -> dict[int, InsightState]:
+        """The insights among ``ids`` that exist (any status), with their supporters."""
+        ...
+
+    async def find_insight_candidates(
+        self, kind: str, words: Sequence[str], limit: int
+    ) -> list[InsightState]:
+        """Up to ``limit`` insights of ``kind`` that are not outdated and contain any of
+        ``words`` (letters and digits only), best full-text match first."""
+        ...
+
+    async def load_insights_on_topic(self, topic: str, limit: int) -> list[InsightState]:
+        """Up to ``limit`` insights of ``topic`` (any kind and status), newest first."""
+        ...
+
+    async def load_insight_conflicts(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        """The insights each of ``ids`` conflicts with (both directions), in id order."""
+        ...
+
+    async def load_source_tallies(self, keys: Sequence[str]) -> dict[str, TallyRow]: ...
+    async def insert_insight(self, row: InsightRow) -> None: ...
+    async def insert_insight_supports(self, rows: Sequence[SupportRow]) -> None: ...
+    async def insert_insight_conflicts(self, rows: Sequence[ConflictRow]) -> None:
+        """Add conflict links; a link that exists already is kept as it is."""
+        ...
+
+    async def change_insights(self, changes: Sequence[InsightChange]) -> None: ...
+    async def save_source_tallies(self, rows: Sequence[TallyRow]) -> None: ...
 
 
 class EventStore(Protocol):
@@ -210,4 +254,161 @@ class GraphStore(Protocol):
     ) -> list[RelationRecord]:
         """Live relations in creation order: all of them when ``selection`` selects all,
         otherwise those from or to a live entity in ``selection``."""
+        ...
+
+
+class AnyWordSearch(Protocol):
+    """Full-text search for retrieval: entries holding *any* of the words, best first.
+
+    ``SearchIndex`` answers a user's query (every word must occur); a task described in a
+    sentence would rarely match that way, so retrieval ranks by any word (BM25 on SQLite,
+    ``ts_rank_cd`` on PostgreSQL).
+    """
+
+    async def match_entries(
+        self, workspace: str, words: Sequence[str], *, limit: int
+    ) -> list[EntryHit]:
+        """``words`` hold letters and digits only; an empty list matches nothing."""
+        ...
+
+    async def load_entries(self, workspace: str, keys: Sequence[str]) -> list[EntryHit]:
+        """The entries of these keys that exist (score 0), in no particular order."""
+        ...
+
+    async def page_entries(
+        self, workspace: str, *, after_key: str | None, limit: int
+    ) -> list[EntryHit]:
+        """Entries in key order after ``after_key`` (score 0)."""
+        ...
+
+
+class Embedder(Protocol):
+    """A local sentence-embedding model (``providers/embeddings.py``): CPU-bound and
+    thread-safe, so callers run it in a worker thread.
+
+    Raises ``Unavailable`` (``embeddings.unavailable``) when the model cannot run here.
+    """
+
+    dimension: int
+
+    @property
+    def model(self) -> str:
+        """The model's name and weights digest: cached vectors are keyed by it."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[bytes]:
+        """One L2-normalised vector per text, as little-endian float32 bytes, in order."""
+        ...
+
+
+class EmbeddingCache(Protocol):
+    """Vectors computed once for every node: keyed by (model, sha256 of the text)."""
+
+    async def load_vectors(self, model: str, digests: Sequence[str]) -> dict[str, bytes]: ...
+    async def save_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None: ...
+
+
+class VectorIndex(Protocol):
+    """Per-workspace vectors of retrievable items in memory, searched by brute-force cosine.
+
+    Item ids are ``kind:ref`` (``context:notes/a.md``, ``insight:12``, ``fact:Alice``).
+    """
+
+    def loaded(self, workspace: str) -> bool: ...
+    def upsert(self, workspace: str, ids: Sequence[str], vectors: Sequence[bytes]) -> None: ...
+    def remove(self, workspace: str, ids: Sequence[str]) -> None: ...
+    def drop(self, workspace: str) -> None: ...
+
+    def nearest(
+        self,
+        workspace: str,
+        vector: bytes,
+        *,
+        limit: int,
+        kinds: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to ``limit`` (item id, cosine) pairs, most similar first, of the given kinds."""
+        ...
+
+
+class InsightStore(Protocol):
+    """Reads of the insights' projection, and the usage counters (which are not projections:
+    a replay leaves them alone)."""
+
+    async def get(self, workspace: str, ids: Sequence[int]) -> dict[int, InsightRecord]:
+        """The insights among ``ids`` with their supports and conflicts (no confidence)."""
+        ...
+
+    async def page(
+        self,
+        workspace: str,
+        *,
+        kind: str | None,
+        tag: str | None,
+        topic: str | None,
+        statuses: Sequence[str],
+        match: SearchQuery | None,
+        before: int | None,
+        limit: int,
+    ) -> list[InsightRecord]:
+        """Insights newest first with ids below ``before``, filtered; ``match`` is a parsed
+        query (``SearchQuery``) every listed insight must match."""
+        ...
+
+    async def search(
+        self,
+        workspace: str,
+        query: SearchQuery,
+        *,
+        any_word: bool,
+        statuses: Sequence[str],
+        kinds: Sequence[str] | None,
+        limit: int,
+    ) -> list[tuple[InsightRecord, float]]:
+        """Full-text matches, best first, with their rank (higher is better)."""
+        ...
+
+    async def supports(
+        self, workspace: str, ids: Sequence[int]
+    ) -> dict[int, list[SupportRecord]]: ...
+
+    async def tallies(self, workspace: str, keys: Sequence[str]) -> dict[str, TallyRow]: ...
+    async def stats(self, workspace: str) -> StatsFigures: ...
+    async def add_served(self, counts: Sequence[ServedCount]) -> None:
+        """Add to the usage counters (an UPSERT increment per row)."""
+        ...
+
+
+class PatternIndex(Protocol):
+    """The index of code fingerprints: derived from the context entries (not a projection of
+    the log), so it is rebuilt by scanning them rather than by replay."""
+
+    async def replace(
+        self, workspace: str, key: str, seq: int, units: Sequence[CodeUnit]
+    ) -> list[str] | None:
+        """Make ``units`` (of the entry's version ``seq``) the key's rows and answer the
+        fingerprints it had before; None, changing nothing, when rows of a newer version are
+        there already."""
+        ...
+
+    async def remove(self, workspace: str, key: str) -> list[str]:
+        """Drop the key's rows; answers the fingerprints it had."""
+        ...
+
+    async def keys(self, workspace: str) -> list[str]:
+        """The keys that have rows, in key order."""
+        ...
+
+    async def recurring(
+        self,
+        workspace: str,
+        *,
+        fingerprints: Collection[str] | None = None,
+        keys: Collection[str] | None = None,
+        limit: int = 1000,
+    ) -> list[Pattern]:
+        """Fingerprints occurring under at least two distinct keys, each with all its
+        occurrences (in key and line order), at most ``limit`` of them in fingerprint order:
+        all such fingerprints, or those among ``fingerprints``, or those that occur under one
+        of ``keys`` (both filters apply when both are given)."""
         ...

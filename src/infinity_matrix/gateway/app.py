@@ -23,7 +23,10 @@ from infinity_matrix.gateway.routes import (
     events,
     graph,
     health,
+    insights,
     keys,
+    patterns,
+    retrieve,
     search,
     users,
     workspaces,
@@ -67,8 +70,10 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> FastAPI:
     )
     app.state.hub = hub
     install_problem_handlers(app)
-    for module in (health, auth, users, workspaces, keys, context, search, events, graph):
+    for module in (health, auth, users, workspaces, keys, context, search, events, graph, retrieve):
         app.include_router(module.router)
+    app.include_router(insights.router)
+    app.include_router(patterns.router)
     app.include_router(stream.router)
     app.include_router(yjs.router)
     # /mcp and its RFC 9728 document are served by the SDK's app, behind the Origin check.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -92,6 +93,16 @@ class Metrics:
         gauges ``imx_document_cache_<name>``."""
         self.registry.register(_DocumentCacheCollector(describe))
 
+    def add_insight_collector(self) -> InsightFigures:
+        """Expose insight usage per workspace, from the figures last handed to the returned
+        ``InsightFigures`` (the ``/metrics`` route reads them from the database first):
+        ``imx_insights{workspace,status}``, ``imx_insights_served_total{workspace}``,
+        ``imx_insight_feedback_total{workspace,verdict}`` and
+        ``imx_source_reliability{workspace,source}``."""
+        figures = InsightFigures()
+        self.registry.register(figures)
+        return figures
+
     def render(self) -> tuple[bytes, str]:
         """The exposition payload and its content type, for the ``/metrics`` endpoint."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -132,3 +143,41 @@ class _DocumentCacheCollector(Collector):
                 )
             else:
                 yield GaugeMetricFamily(metric_name, f"Document cache: {name}.", value=float(value))
+
+
+class InsightFigures(Collector):
+    """The latest insight figures per workspace, as plain JSON-like mappings (the shape of
+    ``InsightStats.to_json()``)."""
+
+    def __init__(self) -> None:
+        self.by_workspace: dict[str, Mapping[str, Any]] = {}
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        insights = GaugeMetricFamily(
+            "imx_insights", "Insights by status.", labels=["workspace", "status"]
+        )
+        served = CounterMetricFamily(
+            "imx_insights_served", "Insights served by retrieval.", labels=["workspace"]
+        )
+        feedback = CounterMetricFamily(
+            "imx_insight_feedback",
+            "Feedback verdicts given on insights.",
+            labels=["workspace", "verdict"],
+        )
+        reliability = GaugeMetricFamily(
+            "imx_source_reliability",
+            "Learned reliability of each source (principal/assistant/model), 0..1.",
+            labels=["workspace", "source"],
+        )
+        for workspace, stats in sorted(self.by_workspace.items()):
+            for status, count in stats.get("by_status", {}).items():
+                insights.add_metric([workspace, status], float(count))
+            served.add_metric([workspace], float(stats.get("served", 0)))
+            for verdict in ("accepted", "rejected", "outdated"):
+                feedback.add_metric([workspace, verdict], float(stats.get(verdict, 0)))
+            for source in stats.get("sources", []):
+                reliability.add_metric([workspace, source["key"]], float(source["reliability"]))
+        yield from (insights, served, feedback, reliability)

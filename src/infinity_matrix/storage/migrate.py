@@ -27,7 +27,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the schema up to ``revision``; raises ``Unavailable`` if the database is down.
 
     On a brand-new SQLite file, processes starting at once can meet before WAL mode is set,

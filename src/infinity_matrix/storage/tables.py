@@ -248,3 +248,118 @@ GRAPH_SEARCH_INDEXES = (  # PostgreSQL, pg_trgm GIN
     "ix_graph_entities_entity_type_trgm",
     "ix_graph_observations_content_trgm",
 )
+
+# Sentence embeddings computed once for every node and every restart (migration 0005): keyed by
+# the model (name and weights digest) and the sha256 of the text, so equal texts share a row.
+embedding_vectors = sa.Table(
+    "embedding_vectors",
+    metadata,
+    sa.Column("model", sa.String(100), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Insights (migration 0004): projections of the insight.* events, plus the usage counters, which
+# are not a projection (aggregated increments, no events; a replay leaves them alone). Full-text
+# search is schema migration 0004 builds beside this metadata: an FTS5 table kept by triggers on
+# SQLite, a generated tsvector column with a GIN index on PostgreSQL; named below.
+insights = sa.Table(
+    "insights",
+    metadata,
+    sa.Column("row_id", _RowId, primary_key=True, autoincrement=True),  # the FTS5 rowid
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), nullable=False),
+    sa.Column("id", sa.BigInteger, nullable=False),  # the seq of its insight.recorded
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("tags", Json, nullable=False),
+    sa.Column("topic", _path_string(200)),
+    sa.Column("evidence", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("superseded_by", sa.BigInteger),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("assistant", sa.String(100)),
+    sa.Column("model", sa.String(100)),
+    sa.Column("source", sa.String(200)),
+    sa.Column("source_key", sa.String(402), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the last event that changed it
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("outdated", sa.Integer, nullable=False),
+    sa.Column("corroborations", sa.Integer, nullable=False),
+    sa.Column("occurrences", Json, nullable=False),
+    sa.Column("stated_confidence", sa.Float),
+    sa.UniqueConstraint("workspace_id", "id"),
+    sa.Index(None, "workspace_id", "topic", "id"),
+    sa.Index(None, "workspace_id", "kind", "id"),
+    sa.Index(None, "workspace_id", "source_key"),
+)
+
+insight_supports = sa.Table(
+    "insight_supports",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("insight_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source_key", sa.String(402), primary_key=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("assistant", sa.String(100)),
+    sa.Column("model", sa.String(100)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("similarity", sa.Float, nullable=False),
+)
+
+insight_conflicts = sa.Table(
+    "insight_conflicts",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("insight_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("other_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+source_tallies = sa.Table(
+    "source_tallies",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("source_key", sa.String(402), primary_key=True),
+    sa.Column("accepted", sa.Float, nullable=False),
+    sa.Column("rejected", sa.Float, nullable=False),
+    sa.Column("outdated", sa.Float, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+insight_usage = sa.Table(
+    "insight_usage",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("insight_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("target", sa.String(100), primary_key=True),
+    sa.Column("served", sa.BigInteger, nullable=False),
+    sa.Column("last_served_at", UTCDateTime, nullable=False),
+)
+
+INSIGHT_SEARCH_TABLE = "insights_search"  # SQLite, FTS5 (and its shadow tables)
+INSIGHT_SEARCH_COLUMN = "search_vector"  # PostgreSQL, generated tsvector on insights
+INSIGHT_SEARCH_INDEX = "ix_insights_search_vector"  # PostgreSQL, GIN
+
+# A derived index, not a projection of the log: rebuilt from the context entries (migration
+# 0006, storage/patterns.py). One row per fingerprinted code unit of an entry.
+code_fingerprints = sa.Table(
+    "code_fingerprints",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("key", _path_string(256), primary_key=True),
+    sa.Column("fingerprint", sa.String(32), primary_key=True),
+    sa.Column("start_line", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("end_line", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(32), nullable=False),
+    sa.Column("mass", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the entry's version it was made from
+    sa.Index(None, "workspace_id", "fingerprint", "key"),
+)

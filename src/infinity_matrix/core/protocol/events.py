@@ -32,6 +32,22 @@ GRAPH_EVENTS = frozenset(
     }
 )
 
+# Insights (subject ``insight/{id}``, the id being the seq of its ``insight.recorded``).
+INSIGHT_RECORDED = "insight.recorded"
+INSIGHT_CORROBORATED = "insight.corroborated"
+INSIGHT_SUPERSEDED = "insight.superseded"
+INSIGHT_RATED = "insight.rated"
+INSIGHT_OCCURRENCES_CHANGED = "insight.occurrences_changed"
+INSIGHT_EVENTS = frozenset(
+    {
+        INSIGHT_RECORDED,
+        INSIGHT_CORROBORATED,
+        INSIGHT_SUPERSEDED,
+        INSIGHT_RATED,
+        INSIGHT_OCCURRENCES_CHANGED,
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -92,3 +108,7 @@ def key_subject(key_id: str) -> str:
 
 def entity_subject(name: str) -> str:
     return f"graph/entity/{name}"
+
+
+def insight_subject(insight_id: int) -> str:
+    return f"insight/{insight_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from infinity_matrix.core.insights.projection import InsightProjection
 from infinity_matrix.core.knowledge.projection import GraphProjection
 from infinity_matrix.core.ports import LogTransaction
 from infinity_matrix.core.protocol import events as ev
@@ -39,6 +40,7 @@ class Projection:
         self._docs: dict[str, Document] = {}
         self._dirty: set[str] = set()
         self.graph = GraphProjection(tx)
+        self.insights = InsightProjection(tx)
 
     async def preload(self, keys: Iterable[str]) -> None:
         """Load many entries in one round trip (a batch's keys, before its commands decide)."""
@@ -92,6 +94,8 @@ class Projection:
             await self._tx.rename_workspace(event.payload["name"])
         elif event.type in ev.GRAPH_EVENTS:
             self.graph.apply(event)
+        elif event.type in ev.INSIGHT_EVENTS:
+            await self.insights.apply(event)
         # key.* events are the audit trail of credentials kept outside projections.
 
     async def _apply_context_update(self, event: ev.Event, *, local: bool) -> None:

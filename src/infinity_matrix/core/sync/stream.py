@@ -233,8 +233,9 @@ class StreamSession:
     def _visible(self, event: Event) -> bool:
         if event.subject.startswith("context/"):
             return event.subject.removeprefix("context/").startswith(self._prefix)
-        if event.subject.startswith("graph/"):
-            # The knowledge graph: every reader sees it, unless filtering by context key.
+        if event.subject.startswith(("graph/", "insight/")):
+            # The knowledge graph and insights: every reader sees them, unless filtering by
+            # context key.
             return not self._prefix
         # Membership and key changes are audit data: maintainers only, and only unfiltered.
         return not self._prefix and allows(self._role, Permission.READ_AUDIT)

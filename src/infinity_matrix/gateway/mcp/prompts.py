@@ -7,6 +7,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.prompts.base import UserMessage
 
 from infinity_matrix.core.briefing import DEFAULT_BUDGET_CHARS
+from infinity_matrix.core.retrieval.records import RetrievalResult
 from infinity_matrix.gateway.mcp.caller import Callers, tool_errors
 from infinity_matrix.hub import Hub
 
@@ -17,7 +18,8 @@ def register(mcp: MCPServer, hub: Hub, callers: Callers) -> None:
         title="Project briefing",
         description="The project's shared context (conventions, decisions, notes, what is being"
         " edited) assembled for an assistant starting on a task. Optionally narrow it to a key"
-        " prefix, or give the task so the briefing ends with it.",
+        " prefix, or give the task: the briefing then adds the context entries, insights and"
+        " graph facts most relevant to it (ranked, with their sources) and ends with the task.",
     )
     async def project_briefing(
         ctx: Context, prefix: str = "", task: str = "", max_chars: str = ""
@@ -28,12 +30,46 @@ def register(mcp: MCPServer, hub: Hub, callers: Callers) -> None:
             briefing = await hub.briefing.build(
                 caller.principal, caller.workspace, prefix=prefix, budget_chars=budget
             )
-        text = briefing.text
+            relevant = ""
+            if task:
+                package = await hub.retrieval.retrieve(
+                    caller.principal,
+                    caller.workspace,
+                    task,
+                    target=_target(caller.source),
+                    budget_tokens=max(200, budget // CHARS_PER_TOKEN // 2),
+                )
+                relevant = _relevant(package)
+        text = briefing.text + relevant
         text += (
             "\nKeep this shared picture current: record decisions, conventions and findings"
-            " with the context tools (context_put) and the memory tools (create_entities,"
+            " with the context tools (context_put), insights (insight_record; judge the ones"
+            " you used with insight_feedback) and the memory tools (create_entities,"
             " add_observations) so the other assistants on this project see them.\n"
         )
         if task:
             text += f"\n## Your task\n\n{task}\n"
         return [UserMessage(text)]
+
+
+CHARS_PER_TOKEN = 4
+
+
+def _target(source: str | None) -> str:
+    return source.removeprefix("mcp:") if source and source.startswith("mcp:") else "default"
+
+
+def _relevant(package: RetrievalResult) -> str:
+    """The retrieval package for the task as a briefing section, best first, with sources."""
+    if not package.items:
+        return ""
+    lines = ["", "## Most relevant to your task", ""]
+    for item in package.items:
+        c = item.candidate
+        name = f"insight {c.ref}" if c.type == "insight" else f"{c.type} {c.ref}"
+        who = c.source.assistant or c.source.actor
+        lines.append(f"### {name}: {c.title} (score {item.score.value:.2f}, from {who})")
+        lines.append("")
+        lines.append(item.text)
+        lines.append("")
+    return "\n".join(lines)

@@ -16,7 +16,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
 from infinity_matrix import __version__
-from infinity_matrix.gateway.mcp import context_tools, memory_tools, prompts, resources
+from infinity_matrix.gateway.mcp import (
+    context_tools,
+    insight_tools,
+    memory_tools,
+    prompts,
+    resources,
+)
 from infinity_matrix.gateway.mcp.caller import Callers, HttpCallers, HubTokenVerifier
 from infinity_matrix.gateway.mcp.notify import ResourceNotifier
 from infinity_matrix.hub import Hub
@@ -54,6 +60,7 @@ def build_server(hub: Hub, callers: Callers, *, auth: AuthSettings | None = None
     )
     context_tools.register(server, hub, callers)
     memory_tools.register(server, hub, callers)
+    insight_tools.register(server, hub, callers)
     resources.register(server, hub, callers, notifier)
     prompts.register(server, hub, callers)
     return McpFace(server, notifier)

@@ -25,5 +25,6 @@ async def readyz(hub: HubDep) -> dict[str, Any]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(hub: HubDep) -> Response:
+    await hub.refresh_insight_figures()
     payload, content_type = hub.metrics.render()
     return Response(payload, media_type=content_type)
