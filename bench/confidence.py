@@ -1,13 +1,14 @@
 """Calibration of our insight confidence against hidden truth, next to the classic baselines.
 
     python bench/confidence.py [--via api|model] [--seed N] [--topics N] [--quick]
-                               [--reviewer accept|all] [--without colluding,...]
+                               [--reviewer all|accept] [--without colluding,...]
 
 A seeded world (bench/confbench/world.py) has questions with one true answer among four, and
 sources of hidden reliability (honest, noisy, overconfident, colluding, degrading) that assert
-answers over time; a trusted reviewer judges about a third of the questions. ``--via api`` (the
-default) feeds everything to an in-process hub through the public REST API that assistants use:
-each source is its own API key, assistant and model; each claim is ``POST
+answers over time; a trusted reviewer judges about a third of the questions (by default it
+accepts the right answer and rejects each wrong one; ``--reviewer accept`` only accepts).
+``--via api`` (the default) feeds everything to an in-process hub through the public REST API
+that assistants use: each source is its own API key, assistant and model; each claim is ``POST
 /api/v1/workspaces/default/insights`` (topic = the question, body = the answer); each verdict is
 ``POST …/insights/{id}/feedback`` from the workspace owner; at the end ``GET …/insights/{id}``
 gives each claim's confidence. ``--via model`` replays the same rules in memory on the pure
@@ -40,10 +41,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_TOPICS} questions")
     parser.add_argument(
         "--reviewer",
-        choices=["accept", "all"],
-        default="accept",
-        help="accept: accept the right answer (rejecting the others by implication); "
-        "all: also reject each wrong answer explicitly",
+        choices=["all", "accept"],
+        default="all",
+        help="all: accept the right answer and reject each wrong one explicitly; "
+        "accept: only accept the right answer (rejecting the others by implication)",
     )
     parser.add_argument(
         "--without",

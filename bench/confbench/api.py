@@ -24,7 +24,7 @@ WORKSPACE = "default"
 BASE = f"/api/v1/workspaces/{WORKSPACE}"
 
 
-async def run(world: World, reviewer: str = "accept") -> dict[Claim, float]:
+async def run(world: World, reviewer: str = "all") -> dict[Claim, float]:
     configure_logging("console", "warning")  # one access line per request would drown the report
     async with environment("sqlite") as env:
         hub = Hub.build(env.settings())

@@ -4,7 +4,8 @@ functions of ``core/insights/confidence.py`` (``--via model``).
 It mirrors what the service does through the log (core/insights/commands.py, projection.py): the
 first assertion of an answer records an insight that conflicts with (and supersedes) the other
 answers on its question; a repeat corroborates it once per source and revives it if superseded;
-a verdict credits its supporters, and an acceptance also debits the supporters of its rivals.
+a verdict judges the insight (an acceptance also judges its rivals false), and each supporter's
+tally holds one verdict per insight, for its current judged truth.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class _Insight:
     conflicts: set[int] = field(default_factory=set)
     accepted: int = 0
     rejected: int = 0
+    judged: str | None = None  # "true" | "false" once feedback judged it
 
 
 @dataclass(slots=True)
@@ -39,6 +41,8 @@ class Ledger:
     insights: dict[int, _Insight] = field(default_factory=dict)
     by_topic: dict[int, dict[int, int]] = field(default_factory=dict)  # topic -> answer -> id
     tallies: dict[str, cf.SourceTally] = field(default_factory=dict)
+    # (insight, source) -> the verdict standing on the source's tally for it, and its clock
+    held: dict[tuple[int, str], tuple[str, float]] = field(default_factory=dict)
 
     def claim(self, claim: Claim, at: datetime) -> int:
         answers = self.by_topic.setdefault(claim.topic, {})
@@ -66,17 +70,29 @@ class Ledger:
             insight.accepted += 1
         else:
             insight.rejected += 1
-        credits = [(s, verdict) for s in sorted(insight.supports)]
+        insight.judged = "true" if verdict == "accepted" else "false"
+        affected = [insight]
         if verdict == "accepted":
-            rivals = {
-                s
-                for other in insight.conflicts
-                if self.insights[other].status != "outdated"
-                for s in self.insights[other].supports
-            }
-            credits += [(s, "rejected") for s in sorted(rivals - set(insight.supports))]
-        for source, v in credits:
-            self.tallies[source] = cf.update_tally(self.tallies.get(source, cf.SourceTally()), v)
+            for other in sorted(insight.conflicts):
+                if self.insights[other].status != "outdated":
+                    self.insights[other].judged = "false"
+                    affected.append(self.insights[other])
+        for judged in sorted(affected, key=lambda i: i.id):
+            wanted = "accepted" if judged.judged == "true" else "rejected"
+            for source in sorted(judged.supports):
+                self._judge(judged.id, source, wanted)
+
+    def _judge(self, insight_id: int, source: str, verdict: str) -> None:
+        """Make ``source``'s tally hold ``verdict`` for the insight, once (see RateInsight)."""
+        held = self.held.get((insight_id, source))
+        if held is not None and held[0] == verdict:
+            return
+        tally = self.tallies.get(source, cf.SourceTally())
+        if held is not None:
+            tally = cf.retract_verdict(tally, held[0], held[1])
+        tally = cf.update_tally(tally, verdict)
+        self.tallies[source] = tally
+        self.held[insight_id, source] = (verdict, tally.clock)
 
     def score(self, insight_id: int, now: datetime) -> cf.Score:
         insight = self.insights[insight_id]
@@ -119,7 +135,7 @@ class Ledger:
                 other.status = "superseded"
 
 
-def run(world: World, reviewer: str = "accept") -> dict[Claim, float]:
+def run(world: World, reviewer: str = "all") -> dict[Claim, float]:
     """Replay the world's timeline and score every claim at the end."""
     ledger = Ledger()
     mapped: dict[Claim, int] = {}

@@ -88,10 +88,11 @@ def verdicts(asserted: dict[int, int], truth: int, reviewer: str) -> list[tuple[
     """The reviewer's (insight id, verdict) pairs for a question whose answers ``asserted`` maps
     to insight ids.
 
-    ``accept`` (the default) accepts the right answer when it was asserted, which by the hub's
-    rule already counts as a rejection for the supporters of every other answer, and rejects the
-    answers only when none is right. ``all`` also rejects each wrong answer, so the supporters of
-    a wrong answer are debited twice for one mistake (kept to show what that does).
+    ``all`` (the natural reviewer, the default) accepts the right answer and rejects each wrong
+    one explicitly. ``accept`` only accepts the right answer when it was asserted, which by the
+    hub's rule already judges every other answer false, and rejects the answers only when none
+    is right. The hub judges each source once per insight, so both move the same tallies (in
+    a slightly different order); the rejected answers' own feedback counters differ.
     """
     if reviewer == "accept" and truth in asserted:
         return [(asserted[truth], "accepted")]

@@ -18,6 +18,7 @@ from infinity_matrix.core.insights.records import (
     InsightRecord,
     InsightRow,
     InsightState,
+    JudgementRow,
     ServedCount,
     StatsFigures,
     SupportRecord,
@@ -126,6 +127,16 @@ class LogTransaction(Protocol):
         ...
 
     async def load_source_tallies(self, keys: Sequence[str]) -> dict[str, TallyRow]: ...
+    async def load_insight_judgements(
+        self, ids: Sequence[int]
+    ) -> dict[int, dict[str, JudgementRow]]:
+        """What the sources' tallies hold for each of ``ids``, by source key."""
+        ...
+
+    async def save_insight_judgements(self, rows: Sequence[JudgementRow]) -> None:
+        """Insert or replace these (insight, source) judgements."""
+        ...
+
     async def insert_insight(self, row: InsightRow) -> None: ...
     async def insert_insight_supports(self, rows: Sequence[SupportRow]) -> None: ...
     async def insert_insight_conflicts(self, rows: Sequence[ConflictRow]) -> None:

@@ -29,7 +29,7 @@ from infinity_matrix.core.insights.records import (
 from infinity_matrix.core.search import Phrase, SearchQuery
 from infinity_matrix.storage import tables as t
 from infinity_matrix.storage.database import Database
-from infinity_matrix.storage.insights_tx import load_tallies, tally_columns
+from infinity_matrix.storage.insights_tx import load_tallies, tally_columns, tally_row
 from infinity_matrix.storage.search import fts5_match, tsquery
 
 _i = t.insights.c
@@ -250,7 +250,7 @@ async def _stats(conn: AsyncConnection, workspace: str) -> StatsFigures:
     }
     tc = t.source_tallies.c
     tallies = {
-        r.source_key: TallyRow(r.source_key, r.accepted, r.rejected, r.outdated, r.n)
+        r.source_key: tally_row(r)
         for r in await conn.execute(tally_columns().where(tc.workspace_id == workspace))
     }
     return StatsFigures(

@@ -19,6 +19,8 @@ from infinity_matrix.core.insights.records import (
     InsightChange,
     InsightRow,
     InsightState,
+    Judged,
+    JudgementRow,
     Occurrence,
     SupportRow,
     TallyRow,
@@ -29,6 +31,7 @@ from infinity_matrix.storage.upsert import upsert
 _i = t.insights.c
 _s = t.insight_supports.c
 _c = t.insight_conflicts.c
+_j = t.insight_judgements.c
 _CHUNK = 500
 
 _SQLITE_CANDIDATES = sa.text(
@@ -97,6 +100,38 @@ class InsightTxMixin:
 
     async def load_source_tallies(self, keys: Sequence[str]) -> dict[str, TallyRow]:
         return await load_tallies(self._conn, self.workspace, keys)
+
+    async def load_insight_judgements(
+        self, ids: Sequence[int]
+    ) -> dict[int, dict[str, JudgementRow]]:
+        found: dict[int, dict[str, JudgementRow]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            rows = await self._conn.execute(
+                sa.select(_j.insight_id, _j.source_key, _j.verdict, _j.folded_at, _j.outdated)
+                .where(_j.workspace_id == self.workspace, _j.insight_id.in_(chunk))
+                .order_by(_j.insight_id, _j.source_key)
+            )
+            for r in rows:
+                found.setdefault(r.insight_id, {})[r.source_key] = JudgementRow(
+                    r.insight_id, r.source_key, r.verdict, float(r.folded_at), bool(r.outdated)
+                )
+        return found
+
+    async def save_insight_judgements(self, rows: Sequence[JudgementRow]) -> None:
+        values = [
+            {
+                "workspace_id": self.workspace,
+                "insight_id": r.insight_id,
+                "source_key": r.source_key,
+                "verdict": r.verdict,
+                "folded_at": r.folded_at,
+                "outdated": r.outdated,
+            }
+            for r in rows
+        ]
+        if values:
+            keys = ("workspace_id", "insight_id", "source_key")
+            await upsert(self._conn, t.insight_judgements, values, keys)
 
     async def insert_insight(self, row: InsightRow) -> None:
         await self._conn.execute(
@@ -173,6 +208,8 @@ class InsightTxMixin:
                 values["superseded_by"] = change.superseded_by
             if change.occurrences is not None:
                 values["occurrences"] = change.occurrences
+            if change.judged is not None:
+                values["judged"] = change.judged
             update = t.insights.update().where(
                 _i.workspace_id == self.workspace, _i.id == change.id
             )
@@ -189,6 +226,7 @@ class InsightTxMixin:
                 "rejected": r.rejected,
                 "outdated": r.outdated,
                 "count": r.count,
+                "clock": r.clock,
             }
             for r in rows
         ]
@@ -202,7 +240,7 @@ class InsightTxMixin:
         limit: int | None = None,
     ) -> dict[int, InsightState]:
         query = sa.select(
-            _i.id, _i.kind, _i.title, _i.body, _i.topic, _i.status, _i.occurrences
+            _i.id, _i.kind, _i.title, _i.body, _i.topic, _i.status, _i.occurrences, _i.judged
         ).where(_i.workspace_id == self.workspace, condition)
         if order is not None:
             query = query.order_by(order)
@@ -228,6 +266,7 @@ class InsightTxMixin:
                 status=r.status,
                 occurrences=[Occurrence(**o) for o in r.occurrences],
                 sources=frozenset(sources.get(r.id, ())),
+                judged=_judged(r.judged),
             )
             for r in rows
         }
@@ -242,25 +281,39 @@ async def load_tallies(
         rows = await conn.execute(
             tally_columns().where(c.workspace_id == workspace, c.source_key.in_(chunk))
         )
-        found.update(
-            {
-                r.source_key: TallyRow(r.source_key, r.accepted, r.rejected, r.outdated, r.n)
-                for r in rows
-            }
-        )
+        found.update({r.source_key: tally_row(r) for r in rows})
     return found
 
 
 def tally_columns() -> sa.Select[Any]:
     """A tally's columns (``count`` as ``n``: a row's ``count`` is the tuple method)."""
     c = t.source_tallies.c
-    return sa.select(c.source_key, c.accepted, c.rejected, c.outdated, c.count.label("n"))
+    return sa.select(c.source_key, c.accepted, c.rejected, c.outdated, c.count.label("n"), c.clock)
+
+
+def tally_row(r: Any) -> TallyRow:
+    """The ``TallyRow`` of a row selected with ``tally_columns``."""
+    return TallyRow(r.source_key, r.accepted, r.rejected, r.outdated, r.n, r.clock)
+
+
+def _judged(value: str | None) -> Judged | None:
+    if value == "true":
+        return "true"
+    if value == "false":
+        return "false"
+    return None
 
 
 async def clear(conn: AsyncConnection, workspace: str) -> None:
     """Delete the workspace's insight projections (a replay rebuilds them); usage counters are
     no projection and stay."""
-    for table in (t.insight_conflicts, t.insight_supports, t.source_tallies, t.insights):
+    for table in (
+        t.insight_judgements,
+        t.insight_conflicts,
+        t.insight_supports,
+        t.source_tallies,
+        t.insights,
+    ):
         await conn.execute(table.delete().where(table.c.workspace_id == workspace))
 
 

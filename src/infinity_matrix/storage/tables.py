@@ -292,6 +292,7 @@ insights = sa.Table(
     sa.Column("corroborations", sa.Integer, nullable=False),
     sa.Column("occurrences", Json, nullable=False),
     sa.Column("stated_confidence", sa.Float),
+    sa.Column("judged", sa.String(8)),  # "true" | "false" from feedback; NULL: not judged
     sa.UniqueConstraint("workspace_id", "id"),
     sa.Index(None, "workspace_id", "topic", "id"),
     sa.Index(None, "workspace_id", "kind", "id"),
@@ -330,6 +331,19 @@ source_tallies = sa.Table(
     sa.Column("rejected", sa.Float, nullable=False),
     sa.Column("outdated", sa.Float, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("clock", sa.Float, nullable=False),  # fading seen (confidence.SourceTally.clock)
+)
+
+# What each source's tally holds for each insight judged (once per insight and source).
+insight_judgements = sa.Table(
+    "insight_judgements",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("insight_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source_key", sa.String(402), primary_key=True),
+    sa.Column("verdict", sa.String(16)),  # accepted | rejected | NULL
+    sa.Column("folded_at", sa.Float, nullable=False),
+    sa.Column("outdated", sa.Boolean, nullable=False),
 )
 
 insight_usage = sa.Table(

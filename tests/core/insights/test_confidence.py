@@ -22,6 +22,7 @@ from infinity_matrix.core.insights.confidence import (
     Support,
     assess,
     reliability,
+    retract_verdict,
     update_tally,
 )
 from infinity_matrix.errors import InvalidInput
@@ -147,7 +148,64 @@ def test_a_source_that_degrades_is_noticed_within_a_few_dozen_verdicts() -> None
 
 def test_old_verdicts_fade_by_the_forgetting_factor_per_new_verdict() -> None:
     tally = update_tally(update_tally(SourceTally(), "accepted"), "rejected")
-    assert tally == SourceTally(accepted=FORGETTING, rejected=1.0, outdated=0.0, count=2)
+    assert tally == SourceTally(
+        accepted=FORGETTING,
+        rejected=1.0,
+        outdated=0.0,
+        count=2,
+        clock=pytest.approx(-2 * math.log(FORGETTING)),  # type: ignore[arg-type]
+    )
+
+
+def _folded(
+    history: list[tuple[str, float]], verdict: str, later: list[tuple[str, float]]
+) -> tuple[SourceTally, float]:
+    """The tally after ``history``, one full ``verdict``, then ``later``; and the clock right
+    after ``verdict`` was folded in."""
+    tally = update_tally(_tally(history), verdict)
+    mark = tally.clock
+    for v, w in later:
+        tally = update_tally(tally, v, w)
+    return tally, mark
+
+
+@given(_verdicts, st.sampled_from(["accepted", "rejected", "outdated"]), _verdicts)
+def test_taking_back_a_verdict_removes_what_is_left_of_it(
+    history: list[tuple[str, float]], verdict: str, later: list[tuple[str, float]]
+) -> None:
+    tally, mark = _folded(history, verdict, later)
+    without = _tally(history)
+    for v, w in later:
+        without = update_tally(without, v, w)
+    back = retract_verdict(tally, verdict, mark)
+    # What stays is the fading the verdict caused on the verdicts before it.
+    fade = FORGETTING if verdict != "outdated" else 1.0
+    assert back.count == without.count
+    assert back.outdated == pytest.approx(without.outdated, abs=1e-9)
+    assert back.accepted <= without.accepted + 1e-9
+    assert back.rejected <= without.rejected + 1e-9
+    assert back.accepted >= fade * without.accepted - 1e-9
+    assert back.rejected >= fade * without.rejected - 1e-9
+    assert min(back.accepted, back.rejected, back.outdated) >= 0.0
+
+
+@given(_verdicts, _verdicts)
+def test_taking_back_an_acceptance_never_raises_a_reliability_nor_a_rejection_lowers_it(
+    history: list[tuple[str, float]], later: list[tuple[str, float]]
+) -> None:
+    accepted, mark = _folded(history, "accepted", later)
+    assert reliability(retract_verdict(accepted, "accepted", mark)) <= reliability(accepted)
+    rejected, mark = _folded(history, "rejected", later)
+    assert reliability(retract_verdict(rejected, "rejected", mark)) >= reliability(rejected)
+
+
+def test_a_verdict_taken_back_at_once_leaves_only_its_fading() -> None:
+    tally = update_tally(SourceTally(), "accepted")
+    flipped = update_tally(retract_verdict(tally, "accepted", tally.clock), "rejected")
+    assert (flipped.accepted, flipped.rejected, flipped.count) == (0.0, 1.0, 1)
+    with pytest.raises(InvalidInput) as caught:
+        retract_verdict(tally, "maybe", 0.0)
+    assert caught.value.code == "insight.invalid_verdict"
 
 
 def test_replaying_the_same_verdicts_gives_the_same_tally() -> None:

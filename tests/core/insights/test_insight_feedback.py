@@ -32,7 +32,7 @@ async def sources(hub: Hub) -> dict[str, tuple[float, float, float, int]]:
 
 @pytest.mark.anyio
 async def test_acceptance_credits_every_supporter_and_debits_the_rivals(hub: Hub) -> None:
-    await hub.insights.record(ADMIN, WS, port(5433, "claude"))
+    wrong = await hub.insights.record(ADMIN, WS, port(5433, "claude"))
     right = await hub.insights.record(ADMIN, WS, port(6543, "gemini"))
     await hub.insights.record(ADMIN, WS, port(6543, "copilot"))  # corroborates
 
@@ -53,8 +53,27 @@ async def test_acceptance_credits_every_supporter_and_debits_the_rivals(hub: Hub
         "assistant": None,
         "model": None,
         "rater": "user:rev/-/-",
-        "sources": ["user:root/copilot/-", "user:root/gemini/-"],
-        "rivals": ["user:root/claude/-"],
+        "judged": [[wrong.insight.id, "false"], [right.insight.id, "true"]],
+        "credits": [
+            {
+                "insight": wrong.insight.id,
+                "source": "user:root/claude/-",
+                "verdict": "rejected",
+                "retract": None,
+            },
+            {
+                "insight": right.insight.id,
+                "source": "user:root/copilot/-",
+                "verdict": "accepted",
+                "retract": None,
+            },
+            {
+                "insight": right.insight.id,
+                "source": "user:root/gemini/-",
+                "verdict": "accepted",
+                "retract": None,
+            },
+        ],
     }
     stats = await hub.insights.stats(ADMIN, WS)
     reliability = {s.key: s.reliability for s in stats.sources}

@@ -75,7 +75,7 @@ async def _attempt(op: Op) -> None:
 
 
 async def _state(hub: Hub) -> dict[str, Any]:
-    items = []
+    items: list[dict[str, Any]] = []
     cursor = None
     while True:
         page = await hub.insights.list(PEOPLE[0], WS, status="all", cursor=cursor, limit=100)

@@ -25,6 +25,8 @@ from typing import Any
 from infinity_matrix.core.insights import similarity as sim
 from infinity_matrix.core.insights.records import (
     InsightState,
+    Judged,
+    JudgementRow,
     NewInsight,
     Occurrence,
     Outcome,
@@ -143,10 +145,16 @@ class RecordInsight(_Minting):
 class RateInsight:
     """Feedback on an insight by ``rater`` (a source key); see ``docs/insights.md``.
 
-    The event names the source keys whose tallies the verdict changes, as decided now: the
-    supporters of the insight (its author and corroborators) and, on acceptance, the supporters
-    of the insights in conflict with it (except outdated ones), who are debited a rejection. A
-    rater's own key is never among them: nobody rates themselves up or down.
+    Every verdict counts on the insight itself (its accepted, rejected and outdated counters).
+    The sources' tallies follow the insights' *judged truth* instead, so that each source is
+    judged at most once per insight: an acceptance makes the insight true and every conflicting
+    insight that is not outdated false, a rejection makes it false (the last judgement wins;
+    ``outdated`` leaves the truth alone). Then each supporter of those insights whose standing
+    verdict on that insight differs from its truth (``accepted`` for true, ``rejected`` for
+    false) is credited the new verdict, taking back the old one if it had one; on ``outdated``
+    each supporter not yet counted outdated for it is counted once. A rater's own key is never
+    among them: nobody rates themselves up or down. The event's ``judged`` and ``credits`` say
+    what was decided, so a replay folds the very same changes.
     """
 
     id: int
@@ -169,13 +177,28 @@ class RateInsight:
         state = (await insights.load([self.id])).get(self.id)
         if state is None:
             raise NotFound(f"insight {self.id} not found", code="insight.not_found")
-        sources = set(state.sources)
-        rivals: set[str] = set()
+        truth: dict[int, Judged | None] = {self.id: _JUDGED.get(self.verdict, state.judged)}
+        affected = {self.id: state}
         if self.verdict == "accepted":
             others = (await insights.conflicts([self.id])).get(self.id, [])
             for other in (await insights.load(others)).values():
                 if other.status != "outdated":
-                    rivals |= other.sources
+                    truth[other.id], affected[other.id] = "false", other
+        standing = await insights.judgements(sorted(affected))
+        credits: list[dict[str, Any]] = []
+        for insight_id in sorted(affected):
+            held = standing.get(insight_id, {})
+            for key in sorted(affected[insight_id].sources - {self.rater}):
+                credits += _credits(insight_id, key, truth[insight_id], held.get(key))
+                if self.verdict == "outdated" and insight_id == self.id:
+                    seen = held.get(key)
+                    if seen is None or not seen.outdated:
+                        credits.append(_credit(insight_id, key, "outdated", None))
+        judged = [
+            [i, truth[i]]
+            for i in sorted(affected)
+            if truth[i] is not None and truth[i] != affected[i].judged
+        ]
         payload = {
             "id": self.id,
             "verdict": self.verdict,
@@ -183,10 +206,28 @@ class RateInsight:
             "assistant": self.assistant,
             "model": self.model,
             "rater": self.rater,
-            "sources": sorted(sources - {self.rater}),
-            "rivals": sorted(rivals - sources - {self.rater}),
+            "judged": judged,
+            "credits": credits,
         }
         return [ev.NewEvent(ev.INSIGHT_RATED, self.subject, payload)]
+
+
+_JUDGED: dict[str, Judged] = {"accepted": "true", "rejected": "false"}
+_VERDICT_OF: dict[str, str] = {"true": "accepted", "false": "rejected"}
+
+
+def _credits(
+    insight_id: int, key: str, truth: Judged | None, held: JudgementRow | None
+) -> list[dict[str, Any]]:
+    """The change to ``key``'s tally that makes it agree with the insight's ``truth``."""
+    if truth is None:
+        return []
+    wanted, had = _VERDICT_OF[truth], held.verdict if held is not None else None
+    return [] if wanted == had else [_credit(insight_id, key, wanted, had)]
+
+
+def _credit(insight_id: int, key: str, verdict: str, retract: str | None) -> dict[str, Any]:
+    return {"insight": insight_id, "source": key, "verdict": verdict, "retract": retract}
 
 
 @dataclass(slots=True)

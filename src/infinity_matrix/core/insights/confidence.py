@@ -82,6 +82,10 @@ class SourceTally:
     rejected: float = 0.0
     outdated: float = 0.0
     count: int = 0
+    # How much fading the tally has seen: the sum of -ln(fade) over its accepted and rejected
+    # verdicts. A verdict folded when the clock read c has exp(c - clock) of its weight left,
+    # which is what ``retract_verdict`` takes back.
+    clock: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,32 @@ def update_tally(tally: SourceTally, verdict: str, weight: float = 1.0) -> Sourc
         accepted += w
     else:
         rejected += w
-    return SourceTally(accepted, rejected, tally.outdated, tally.count + 1)
+    clock = tally.clock - math.log(fade)
+    return SourceTally(accepted, rejected, tally.outdated, tally.count + 1, clock)
+
+
+def retract_verdict(
+    tally: SourceTally, verdict: str, folded_at: float, weight: float = 1.0
+) -> SourceTally:
+    """Take back a verdict of ``weight`` that ``update_tally`` folded in earlier, when it left
+    the tally's clock at ``folded_at``: what is left of it after the fading since is removed.
+
+    Used when a judgement is revised (an accepted claim is rejected later, or the other way
+    round), so that a source is judged once per claim. The fading the verdict caused on older
+    verdicts stays (the clock counts verdicts given, not kept). Taking back an acceptance never
+    raises a reliability, nor does taking back a rejection lower it; weights stay >= 0 and the
+    count drops by one. Raises ``InvalidInput`` (``insight.invalid_verdict``) for another verdict.
+    """
+    if verdict not in VERDICTS:
+        raise InvalidInput(f"unknown verdict {verdict!r}", code="insight.invalid_verdict")
+    w = min(1.0, max(0.0, weight))
+    count = max(0, tally.count - 1)
+    if verdict == "outdated":
+        return replace(tally, outdated=max(0.0, tally.outdated - w), count=count)
+    left = w * math.exp(min(0.0, folded_at - tally.clock))
+    if verdict == "accepted":
+        return replace(tally, accepted=max(0.0, tally.accepted - left), count=count)
+    return replace(tally, rejected=max(0.0, tally.rejected - left), count=count)
 
 
 def reliability(tally: SourceTally) -> float:

@@ -1,8 +1,9 @@
 """How insight events change the insights' projection, inside one log transaction.
 
 Each event is written as it is applied (a few statements), so the reads a later command makes
-in the same transaction see it. Source tallies are folded with ``confidence.update_tally`` in
-log order, which is why a replay gives the very same reliabilities.
+in the same transaction see it. Source tallies are folded with ``confidence.update_tally`` (and
+revised judgements taken back with ``confidence.retract_verdict``) in log order, as the rated
+events say, which is why a replay gives the very same reliabilities.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from infinity_matrix.core.insights.records import (
     InsightChange,
     InsightRow,
     InsightState,
+    JudgementRow,
     SupportRow,
     TallyRow,
     source_key,
@@ -62,6 +64,9 @@ class InsightProjection:
 
     async def conflicts(self, ids: Sequence[int]) -> dict[int, list[int]]:
         return await self._tx.load_insight_conflicts(ids) if ids else {}
+
+    async def judgements(self, ids: Sequence[int]) -> dict[int, dict[str, JudgementRow]]:
+        return await self._tx.load_insight_judgements(ids) if ids else {}
 
     async def _recorded(self, event: ev.Event, p: dict[str, Any]) -> None:
         key = source_key(event.actor, p.get("assistant"), p.get("model"))
@@ -122,24 +127,53 @@ class InsightProjection:
             changes.append(
                 InsightChange(p["id"], event.seq, at, status="outdated", when_status="active")
             )
+        changes += [InsightChange(i, event.seq, at, judged=v) for i, v in p.get("judged", [])]
         await self._tx.change_insights(changes)
-        # Supporters are credited with the verdict; on acceptance the supporters of rival
-        # insights are debited with a rejection (see docs/insights.md).
+        if "credits" in p:
+            await self._judge(p["credits"])
+            return
+        # An event logged before judgements were kept: its supporters are credited with the
+        # verdict; on acceptance the supporters of rival insights are debited a rejection.
         credits = [(k, verdict) for k in p.get("sources", [])]
         credits += [(k, "rejected") for k in p.get("rivals", [])]
         if credits:
-            await self._tally(credits)
+            tallies = await self._tallies({k for k, _ in credits})
+            for key, v in credits:
+                tallies[key] = confidence.update_tally(tallies[key], v)
+            await self._save(tallies)
 
-    async def _tally(self, credits: list[tuple[str, str]]) -> None:
-        found = await self._tx.load_source_tallies(sorted({k for k, _ in credits}))
-        tallies = {k: _tally(row) for k, row in found.items()}
-        for key, verdict in credits:
-            tallies[key] = confidence.update_tally(
-                tallies.get(key, confidence.SourceTally(0.0, 0.0, 0.0, 0)), verdict
-            )
+    async def _judge(self, credits: list[dict[str, Any]]) -> None:
+        """Fold the (insight, source) changes ``RateInsight`` decided, in their order: take back
+        the verdict a source had on the insight, fold in the new one, remember it."""
+        if not credits:
+            return
+        tallies = await self._tallies({c["source"] for c in credits})
+        standing = await self.judgements(sorted({c["insight"] for c in credits}))
+        judged: dict[tuple[int, str], JudgementRow] = {}
+        for c in credits:
+            insight_id, key, verdict = c["insight"], c["source"], c["verdict"]
+            held = judged.get((insight_id, key)) or standing.get(insight_id, {}).get(key)
+            held = held or JudgementRow(insight_id, key)
+            tally = tallies[key]
+            if c.get("retract"):
+                tally = confidence.retract_verdict(tally, c["retract"], held.folded_at)
+            tally = confidence.update_tally(tally, verdict)
+            tallies[key] = tally
+            if verdict == "outdated":
+                judged[insight_id, key] = replace(held, outdated=True)
+            else:
+                judged[insight_id, key] = replace(held, verdict=verdict, folded_at=tally.clock)
+        await self._save(tallies)
+        await self._tx.save_insight_judgements([judged[k] for k in sorted(judged)])
+
+    async def _tallies(self, keys: set[str]) -> dict[str, confidence.SourceTally]:
+        found = await self._tx.load_source_tallies(sorted(keys))
+        return {k: tally_of(found.get(k)) for k in keys}
+
+    async def _save(self, tallies: dict[str, confidence.SourceTally]) -> None:
         await self._tx.save_source_tallies(
             [
-                TallyRow(key, t.accepted, t.rejected, t.outdated, t.count)
+                TallyRow(key, t.accepted, t.rejected, t.outdated, t.count, t.clock)
                 for key, t in sorted(tallies.items())
             ]
         )
@@ -151,7 +185,7 @@ def tally_of(row: TallyRow | None) -> confidence.SourceTally:
 
 
 def _tally(row: TallyRow) -> confidence.SourceTally:
-    return confidence.SourceTally(row.accepted, row.rejected, row.outdated, row.count)
+    return confidence.SourceTally(row.accepted, row.rejected, row.outdated, row.count, row.clock)
 
 
 def _support(event: ev.Event, p: dict[str, Any]) -> SupportRow:

@@ -17,6 +17,9 @@ EVIDENCE_TYPES = ("context", "entity", "insight")
 
 Verdict = Literal["accepted", "rejected", "outdated"]
 Outcome = Literal["recorded", "corroborated"]
+# An insight's judged truth, set by feedback: "true" once accepted, "false" once rejected or once
+# a conflicting insight is accepted; the last judgement wins.
+Judged = Literal["true", "false"]
 
 
 def source_key(actor: str, assistant: str | None, model: str | None) -> str:
@@ -218,7 +221,7 @@ class SourceStats:
     accepted: float
     rejected: float
     outdated: float
-    count: int  # feedback verdicts that reached this source
+    count: int  # verdicts standing on this source (one per insight judged, + outdated ones)
     served: int  # times its insights (as author) were served
     insights: int  # insights it authored
     reliability: float
@@ -298,6 +301,7 @@ class InsightState:
     status: str
     occurrences: list[Occurrence]
     sources: frozenset[str]  # source keys of its author and corroborators
+    judged: Judged | None = None  # its judged truth, from feedback (None: not judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +340,7 @@ class InsightChange:
     rejected: int = 0
     outdated: int = 0
     corroborations: int = 0
+    judged: Judged | None = None  # set the insight's judged truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +371,20 @@ class TallyRow:
     rejected: float
     outdated: float
     count: int
+    clock: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JudgementRow:
+    """What the tally of one source holds for one insight it supports (or opposes, as a
+    supporter of a rival): its standing verdict (``accepted`` or ``rejected``; None when none)
+    with the tally's clock right after it was folded in, and whether ``outdated`` was counted."""
+
+    insight_id: int
+    source_key: str
+    verdict: str | None = None
+    folded_at: float = 0.0
+    outdated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
-"""insights: records, supports, conflicts, source tallies, usage counters, full-text index
+"""insights: records, supports, conflicts, source tallies, judgements, usage, full-text index
 
-Five tables (see storage/tables.py) and a full-text index over insights (title weighted most,
+Six tables (see storage/tables.py) and a full-text index over insights (title weighted most,
 then tags and topic, then body). SQLite: an FTS5 table ``insights_search`` (rowid = the
 insight's ``row_id``) kept in step by triggers, as migration 0002 does for context entries.
 PostgreSQL: a generated ``search_vector`` column with a GIN index (``imx_json_words`` of 0002
@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("corroborations", sa.Integer(), nullable=False),
         sa.Column("occurrences", _json(), nullable=False),
         sa.Column("stated_confidence", sa.Float(), nullable=True),
+        sa.Column("judged", sa.String(length=8), nullable=True),
         _workspace_fk("insights"),
         sa.PrimaryKeyConstraint("row_id", name=op.f("pk_insights")),
         sa.UniqueConstraint("workspace_id", "id", name=op.f("uq_insights_workspace_id_id")),
@@ -124,8 +125,22 @@ def upgrade() -> None:
         sa.Column("rejected", sa.Float(), nullable=False),
         sa.Column("outdated", sa.Float(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("clock", sa.Float(), nullable=False),
         _workspace_fk("source_tallies"),
         sa.PrimaryKeyConstraint("workspace_id", "source_key", name=op.f("pk_source_tallies")),
+    )
+    op.create_table(
+        "insight_judgements",
+        sa.Column("workspace_id", sa.String(length=63), nullable=False),
+        sa.Column("insight_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("source_key", sa.String(length=402), nullable=False),
+        sa.Column("verdict", sa.String(length=16), nullable=True),
+        sa.Column("folded_at", sa.Float(), nullable=False),
+        sa.Column("outdated", sa.Boolean(), nullable=False),
+        _workspace_fk("insight_judgements"),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "insight_id", "source_key", name=op.f("pk_insight_judgements")
+        ),
     )
     op.create_table(
         "insight_usage",
@@ -150,7 +165,13 @@ def downgrade() -> None:
         for trigger in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER insights_search_{trigger}")
         op.execute("DROP TABLE insights_search")
-    for table in ("insight_usage", "source_tallies", "insight_conflicts", "insight_supports"):
+    for table in (
+        "insight_usage",
+        "insight_judgements",
+        "source_tallies",
+        "insight_conflicts",
+        "insight_supports",
+    ):
         op.drop_table(table)
     op.drop_table("insights")  # its search column and GIN index go with it on PostgreSQL
 
