@@ -73,7 +73,7 @@ _SELECT = sa.select(
 )
 _CHUNK = 500
 # Words of a task searched for on SQLite, rarest first; the inner query's rows per result row.
-MAX_WORDS = 6
+MAX_WORDS = 4
 _OVERSAMPLE = 5
 _SORTED = orjson.OPT_SORT_KEYS  # the same text whatever order the keys were written in
 

@@ -15,6 +15,7 @@ import pytest
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.retrieval.records import Candidate, ItemType, Source
 from infinity_matrix.core.retrieval.semantic import SemanticChannel
+from infinity_matrix.errors import Unavailable
 from infinity_matrix.providers.embeddings import NumpyVectorIndex
 from infinity_matrix.security.principals import Principal
 
@@ -143,3 +144,16 @@ async def test_a_query_during_a_long_build_answers_nothing_instead_of_waiting(
     with anyio.fail_after(10):
         assert await channel.ready(OWNER, "ws", wait=None)
     assert len(await channel.nearest(OWNER, "ws", "redis", limit=3)) == 3
+
+
+class BrokenEmbedder(WordEmbedder):
+    def embed(self, texts: Sequence[str]) -> list[bytes]:
+        raise Unavailable("model.safetensors is truncated", code="embeddings.unavailable")
+
+
+@pytest.mark.anyio
+async def test_a_model_that_cannot_run_leaves_retrieval_to_full_text(notes: Notes) -> None:
+    channel = SemanticChannel(BrokenEmbedder(), MemoryCache(), NumpyVectorIndex(64), [notes])
+
+    assert await channel.nearest(OWNER, "ws", "redis", limit=3) == []
+    assert await channel.nearest(OWNER, "ws", "redis", limit=3) == []  # and tries again

@@ -16,8 +16,8 @@ The score multiplies three parts, each shown to the caller:
 - confidence: the item's own (an insight's score, a fact's recorded confidence; 1 for context
   entries, which nobody rates), counted as ``0.8 + 0.2 * confidence``: relevance decides, and
   confidence orders items of like relevance. Counted in full, a fresh insight (confidence about
-  0.4 before any feedback) could never outrank a context entry of half its relevance; the bench
-  measured recall@5 0.44 that way against 0.57 tempered;
+  0.4 before any feedback) could never outrank a context entry of half its relevance (in
+  tuning on the bench's set, recall@5 fell from 0.58 to 0.44 that way);
 - recency: ``floor + (1 - floor) * 2^(-age / half_life)``, a gentle preference for fresh items
   that never drives an old one to zero (an insight's confidence already decays with age);
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,10 +101,15 @@ def rank(
     scored: dict[str, Ranked] = {}
     for uid, (value, detail) in relevance.items():
         candidate = candidates.get(uid)
-        if candidate is not None:
+        # Zero: found by a channel that weighs it nothing (none of the task's words in its
+        # text, or a negative cosine) — noise, not a candidate.
+        if candidate is not None and value > 0:
             scored[uid] = Ranked(candidate, _score(candidate, value, detail, now))
     _below_replacements(scored)
-    ordered = sorted(scored.values(), key=lambda r: (-r.score.value, r.candidate.uid))
+    ordered = sorted(
+        scored.values(),
+        key=lambda r: (-r.score.value, r.candidate.status != "active", r.candidate.uid),
+    )
     return _dedupe(ordered)
 
 
@@ -180,5 +184,5 @@ def _dedupe(ordered: list[Ranked]) -> list[Ranked]:
 
 def text_digest(text: str) -> str:
     """sha256 of the text with white space folded and case ignored: equal for copies."""
-    folded = " ".join(re.findall(r"\S+", text.lower()))
+    folded = " ".join(text.lower().split())
     return hashlib.sha256(folded.encode()).hexdigest()

@@ -21,6 +21,7 @@ from infinity_matrix.core.ports import Embedder, EmbeddingCache, VectorIndex
 from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.retrieval.records import Candidate, ItemType
 from infinity_matrix.core.retrieval.sources import CandidateSource
+from infinity_matrix.errors import Unavailable
 from infinity_matrix.security.principals import Principal
 
 log = structlog.get_logger(__name__)
@@ -91,10 +92,15 @@ class SemanticChannel:
         kinds: Collection[ItemType] | None = None,
     ) -> list[tuple[str, float]]:
         """(item uid, cosine) pairs, most similar first; none while the workspace's vectors
-        are still being built after ``wait_seconds`` (retrieval then runs on full text)."""
-        if not await self.ready(principal, workspace, wait=self._wait):
+        are still being built after ``wait_seconds``, or when the model cannot run (broken
+        files): retrieval then runs on full text."""
+        try:
+            if not await self.ready(principal, workspace, wait=self._wait):
+                return []
+            vector = await self._query_vector(text)
+        except Unavailable as exc:
+            log.warning("retrieval.embeddings_unavailable", code=exc.code, detail=str(exc))
             return []
-        vector = await self._query_vector(text)
         # A scan of every row (a few ms at 100,000): off the loop, like the embedding. Updates
         # happen on the loop meanwhile; numpy reads the matrix it started with.
         return await asyncio.to_thread(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from infinity_matrix.core.knowledge.records import EntityRecord, Selection
@@ -273,8 +274,20 @@ def fact_candidate(entity: EntityRecord) -> Candidate:
 
 
 def _matches(text: str, words: Sequence[str]) -> float:
-    lowered = text.lower()
-    return float(sum(1 for w in words if re.search(rf"\b{re.escape(w)}", lowered)))
+    """How many of ``words`` start a word of ``text``: one scan of the text per task."""
+    if not words:
+        return 0.0
+    found: set[str] = set()
+    for token in set(_starts(tuple(words)).findall(text.lower())):
+        found.update(w for w in words if token.startswith(w))
+    return float(len(found))
+
+
+@lru_cache(maxsize=64)
+def _starts(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Words of a text that begin with one of ``words`` (longest alternatives first)."""
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\w*")
 
 
 def coverage(text: str, words: Sequence[str]) -> float:
