@@ -21,6 +21,7 @@ from infinity_matrix.core.insights.records import (
     Occurrence,
     Verdict,
 )
+from infinity_matrix.core.knowledge.validate import storable
 from infinity_matrix.core.records import validate_key
 from infinity_matrix.errors import InfinityMatrixError, InvalidInput, TooLarge
 
@@ -81,7 +82,7 @@ def check_tags(values: Any) -> list[str]:
         or not isinstance(values, Sequence)
         or len(values) > MAX_TAGS
         or not all(
-            isinstance(t, str) and len(t) <= MAX_TAG_LENGTH and _TAG.fullmatch(t) and _storable(t)
+            isinstance(t, str) and len(t) <= MAX_TAG_LENGTH and _TAG.fullmatch(t) and storable(t)
             for t in values
         )
     ):
@@ -203,17 +204,7 @@ def _text(value: Any, most: int, what: str, code: str) -> str:
         not isinstance(value, str)
         or not 1 <= len(value) <= most
         or not value.strip()
-        or not _storable(value)
+        or not storable(value)
     ):
         raise InvalidInput(f"{what} is a text of 1 to {most} characters", code=code)
     return value
-
-
-def _storable(value: str) -> bool:
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which JSON allows and UTF-8 does not
-        return False
-    return True

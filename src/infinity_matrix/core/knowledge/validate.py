@@ -56,7 +56,7 @@ def confidence(value: Any) -> float | None:
 
 
 def query(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_QUERY_LENGTH or not _storable(value):
+    if not isinstance(value, str) or len(value) > MAX_QUERY_LENGTH or not storable(value):
         raise InvalidInput(
             f"the query is a string of at most {MAX_QUERY_LENGTH} characters",
             code="graph.invalid_query",
@@ -126,12 +126,13 @@ def _sequence(value: Any, what: str) -> Sequence[Any]:
 
 
 def _string(value: Any, most: int, what: str, code: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= most or not _storable(value):
+    if not isinstance(value, str) or not 1 <= len(value) <= most or not storable(value):
         raise InvalidInput(f"{what} is a string of 1 to {most} characters", code=code)
     return value
 
 
-def _storable(value: str) -> bool:
+def storable(value: str) -> bool:
+    """Whether a database can hold ``value``: UTF-8 without NUL (PostgreSQL text cannot)."""
     if "\x00" in value:
         return False
     try:

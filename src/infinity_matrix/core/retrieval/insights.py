@@ -6,13 +6,11 @@ the hub passes the service itself.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from infinity_matrix.core.insights.records import InsightHit, InsightPage, InsightRecord
 from infinity_matrix.core.retrieval.records import Candidate, ItemType, Source
-from infinity_matrix.errors import NotFound
 from infinity_matrix.security.principals import Principal
 
 SCAN_PAGE = 200
@@ -29,7 +27,9 @@ class InsightReader(Protocol):
         include_superseded: bool = True,
     ) -> list[InsightHit]: ...
 
-    async def get(self, principal: Principal, workspace: str, id: int) -> InsightRecord: ...
+    async def get_many(
+        self, principal: Principal, workspace: str, ids: Sequence[int]
+    ) -> list[InsightRecord]: ...
 
     async def note_served(self, workspace: str, ids: Sequence[int], target: str) -> None: ...
 
@@ -65,14 +65,10 @@ class InsightSource:
     async def fetch(
         self, principal: Principal, workspace: str, refs: Sequence[str]
     ) -> list[Candidate]:
-        records = await asyncio.gather(*(self._get(principal, workspace, r) for r in refs))
-        return [insight_candidate(r) for r in records if r is not None]
-
-    async def _get(self, principal: Principal, workspace: str, ref: str) -> InsightRecord | None:
-        try:
-            return await self._insights.get(principal, workspace, int(ref))
-        except NotFound:
-            return None
+        ids = [int(r) for r in refs if r.isascii() and r.isdigit()]
+        if not ids:
+            return []
+        return [insight_candidate(r) for r in await self._insights.get_many(principal, workspace, ids)]
 
     async def scan(self, principal: Principal, workspace: str) -> AsyncIterator[list[Candidate]]:
         cursor: str | None = None

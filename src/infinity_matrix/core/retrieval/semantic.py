@@ -68,7 +68,7 @@ class SemanticChannel:
         self._dirty: dict[str, set[tuple[ItemType, str]]] = defaultdict(set)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._model: str | None = None
-        self._queries: dict[str, bytes] = {}
+        self._queries: dict[str, asyncio.Future[bytes]] = {}
         self._builds: dict[str, asyncio.Task[None]] = {}
         self._wait = wait_seconds
 
@@ -94,10 +94,11 @@ class SemanticChannel:
         """(item uid, cosine) pairs, most similar first; none while the workspace's vectors
         are still being built after ``wait_seconds``, or when the model cannot run (broken
         files): retrieval then runs on full text."""
+        computing = self._query_future(text)  # in a worker thread while the vectors refresh
         try:
             if not await self.ready(principal, workspace, wait=self._wait):
                 return []
-            vector = await self._query_vector(text)
+            vector = await asyncio.shield(computing)
         except Unavailable as exc:
             log.warning("retrieval.embeddings_unavailable", code=exc.code, detail=str(exc))
             return []
@@ -171,20 +172,37 @@ class SemanticChannel:
             known.update(fresh)
         return [known[d] for d in digests]
 
-    async def _query_vector(self, text: str) -> bytes:
-        """A task's vector: computed, kept in a small memory cache (tasks repeat), never
-        stored in the database."""
-        vector = self._queries.pop(text, None)
-        if vector is None:
-            [vector] = await asyncio.to_thread(self._embedder.embed, [text[:MAX_EMBED_CHARS]])
-        self._queries[text] = vector
+    def prepare(self, text: str) -> None:
+        """Start computing ``text``'s vector now, in a worker thread (while access is checked,
+        say); ``nearest`` takes it from there."""
+        self._query_future(text)
+
+    def _query_future(self, text: str) -> asyncio.Future[bytes]:
+        """A task's vector, being computed or done: kept in a small memory cache (tasks
+        repeat), never stored in the database; a failed computation is tried again."""
+        future = self._queries.pop(text, None)
+        if future is None or (future.done() and (future.cancelled() or future.exception())):
+            future = asyncio.ensure_future(asyncio.to_thread(self._embed_query, text))
+            future.add_done_callback(_retrieved)
+        self._queries[text] = future
         while len(self._queries) > QUERY_CACHE:
             del self._queries[next(iter(self._queries))]
+        return future
+
+    def _embed_query(self, text: str) -> bytes:
+        [vector] = self._embedder.embed([text[:MAX_EMBED_CHARS]])
         return vector
 
     def forget_queries(self) -> None:
         """Empty the memory cache of task vectors (the bench times them afresh)."""
         self._queries.clear()
+
+
+def _retrieved(future: asyncio.Future[bytes]) -> None:
+    """Mark a failure as seen: a vector prepared for a request that then failed its access
+    check is never awaited, and asyncio would log its exception as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
     async def _model_name(self) -> str:
         if self._model is None:

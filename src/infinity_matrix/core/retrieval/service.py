@@ -95,6 +95,8 @@ class RetrievalService:
         budget_tokens: int,
         kinds: Collection[str] | None = None,
     ) -> RetrievalResult:
+        if self.semantic is not None and task.strip() and len(task) <= MAX_TASK:
+            self.semantic.prepare(task)  # the model runs while access is checked
         await self._auth.check(principal, workspace, Permission.READ)
         _check(task, target, budget_tokens)
         selection = _selection(kinds)

@@ -8,6 +8,7 @@ the workspace.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from functools import lru_cache
@@ -220,11 +221,16 @@ class FactSource:
         self, principal: Principal, workspace: str, words: Sequence[str], *, limit: int
     ) -> list[tuple[Candidate, float]]:
         # The graph's index finds substrings; the longest words are the most specific ones.
+        longest = [w for w in sorted(words, key=len, reverse=True) if len(w) >= 3]
+        lookups = await asyncio.gather(
+            *(
+                self._graph.entities(workspace, Selection(query=word), limit=limit)
+                for word in longest[:FACT_SEARCH_WORDS]
+            )
+        )
         found: dict[str, tuple[Candidate, float]] = {}
-        for word in sorted(words, key=len, reverse=True)[:FACT_SEARCH_WORDS]:
-            if len(word) < 3:
-                continue
-            for entity in await self._graph.entities(workspace, Selection(query=word), limit=limit):
+        for entities in lookups:
+            for entity in entities:
                 candidate = fact_candidate(entity)
                 score = _matches(candidate.text, words)
                 if candidate.uid not in found or found[candidate.uid][1] < score:
