@@ -43,11 +43,31 @@ def test_an_insight_is_added_listed_shown_judged_and_counted(imx: Imx, tmp_path:
     assert "confidence" in shown
     assert "context:notes/staging.md" in shown
 
+    again = imx.json(
+        "insight",
+        "add",
+        "Staging database port is 5433",
+        "--kind",
+        "fact",
+        "--body-file",
+        str(body),
+        "--topic",
+        "db/staging-port",
+        "--assistant",
+        "copilot",
+        "--model",
+        "gpt-5",
+    )
+    assert again["outcome"] == "corroborated"
+    assert again["insight"]["id"] == insight_id
+
     rated = imx.json("insight", "feedback", str(insight_id), "accepted", "--note", "checked")
     assert rated["insight"]["feedback"]["accepted"] == 1
     stats = imx.json("insight", "stats")
     assert stats["accepted"] == 1
-    assert any(s["key"].endswith("/claude/claude-sonnet-5") for s in stats["sources"])
+    keys = [s["key"] for s in stats["sources"]]
+    assert any(k.endswith("/claude/claude-sonnet-5") for k in keys)
+    assert any(k.endswith("/copilot/gpt-5") for k in keys)  # a corroborator is a source too
     assert "reliability" in imx.ok("insight", "stats").stdout
 
 

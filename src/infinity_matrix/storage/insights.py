@@ -248,6 +248,13 @@ async def _stats(conn: AsyncConnection, workspace: str) -> StatsFigures:
             sa.select(_i.source_key, sa.func.count().label("n")).where(mine).group_by(_i.source_key)
         )
     }
+    # Corroborating sources are listed too, before any feedback reached them.
+    supporters = {
+        r.source_key
+        for r in await conn.execute(
+            sa.select(_s.source_key).where(_s.workspace_id == workspace).distinct()
+        )
+    }
     tc = t.source_tallies.c
     tallies = {
         r.source_key: tally_row(r)
@@ -269,7 +276,7 @@ async def _stats(conn: AsyncConnection, workspace: str) -> StatsFigures:
         ],
         sources=[
             SourceFigures(key, tallies.get(key), served_source.get(key, 0), authored.get(key, 0))
-            for key in sorted({*tallies, *authored})
+            for key in sorted({*tallies, *authored, *supporters})
         ],
     )
 
