@@ -8,14 +8,17 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 from tests.mcp.client import ERAS, LEGACY, structured
-from tests.world import bootstrap_key
+from tests.world import PASSWORD, bootstrap_key, create_user
 
 from infinity_matrix.hub import Hub
+from infinity_matrix.security.credfile import read_credentials, write_credentials
+from infinity_matrix.security.tokens import TokenIssuer, load_or_create_secret
 
 pytestmark = pytest.mark.anyio
 IMX = str(Path(sys.executable).with_name("imx"))
@@ -108,3 +111,37 @@ async def test_a_bad_token_fails_the_local_server_at_start(tmp_path: Path) -> No
     assert process.returncode == 1
     assert b"auth.invalid_token" in stderr
     assert stdout == b""
+
+
+async def test_the_bridge_refreshes_an_expired_signed_in_session_and_saves_the_new_pair(
+    hub: Hub, base_url: str, tmp_path: Path
+) -> None:
+    owner = await create_user(hub, "ann")
+    await hub.workspaces.create(owner, "notes")
+    pair = await hub.identity.login("ann", PASSWORD)
+    # An access token that expired an hour ago, signed with the hub's own secret.
+    past = TokenIssuer(
+        load_or_create_secret(hub.settings.secret_key_file),
+        access_ttl=timedelta(minutes=5),
+        clock=lambda: datetime.now(UTC) - timedelta(hours=1),
+    )
+    expired, _ = past.issue_access("ann", is_admin=False)
+    home = tmp_path / "client-home"
+    write_credentials(
+        home / "credentials.json",
+        {"url": base_url, "access_token": expired, "refresh_token": pair.refresh_token},
+    )
+
+    env = _env(home, IMX_WORKSPACE="notes")
+    async with stdio_client([], env) as client:
+        written = structured(
+            await client.call_tool("context_put", {"key": "notes/late", "text": "still in"})
+        )
+
+    saved = read_credentials(home / "credentials.json")
+    assert written["seq"] > 0
+    assert saved["access_token"] != expired
+    assert saved["refresh_token"] != pair.refresh_token  # rotated, and kept for next time
+    record = await hub.store.get_entry("notes", "notes/late")
+    assert record is not None
+    assert record.updated_by == "user:ann"

@@ -11,15 +11,14 @@ unless ``IMX_REDIS_URL`` connects them).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio
 import httpx
 import typer
 
 from infinity_matrix.cli import mcpconfig, runtime
+from infinity_matrix.client import HubClient
 from infinity_matrix.config import Settings
-from infinity_matrix.errors import Unauthenticated
 from infinity_matrix.security.credfile import read_credentials
 
 app = typer.Typer(help="Serve the hub to MCP clients over stdio; print client set-up.")
@@ -56,7 +55,11 @@ def mcp(
 
     async def main() -> None:
         if not local and await _answers(url):
-            await _bridge(url, token, chosen)
+            # A signed-in user's session is refreshed as it expires, and saved back.
+            async with HubClient.from_settings(settings) as session:
+                from infinity_matrix.cli.mcpbridge import bridge
+
+                await bridge(url, session, chosen)
         else:
             await _serve_local(settings, token, chosen)
 
@@ -94,35 +97,3 @@ async def _serve_local(settings: Settings, token: str | None, workspace: str | N
             await face.notifier.close()
     finally:
         await hub.close()
-
-
-async def _bridge(url: str, token: str | None, workspace: str | None) -> None:
-    """Relay JSON-RPC messages between stdio and the hub's streamable HTTP endpoint."""
-    import httpx2
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.server.stdio import stdio_server
-
-    if not token:
-        raise Unauthenticated(
-            "no credential: set IMX_TOKEN or run `imx login`", code="auth.missing"
-        )
-    headers = {"Authorization": f"Bearer {token}"}
-    if workspace:
-        headers["X-Workspace"] = workspace
-    endpoint = url.rstrip("/") + "/mcp"
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
-        stdio_server() as (local_in, local_out),
-        streamable_http_client(endpoint, http_client=http) as (remote_in, remote_out),
-        anyio.create_task_group() as tasks,
-    ):
-
-        async def relay(source: Any, sink: Any) -> None:
-            async with sink:
-                async for message in source:
-                    if not isinstance(message, Exception):
-                        await sink.send(message)
-            tasks.cancel_scope.cancel()
-
-        tasks.start_soon(relay, local_in, remote_out)
-        tasks.start_soon(relay, remote_in, local_out)

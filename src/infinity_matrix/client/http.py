@@ -135,6 +135,20 @@ class HubClient:
 
     # -- sessions -------------------------------------------------------------------------
 
+    @property
+    def token(self) -> str | None:
+        """The credential the client sends now (it changes when a session is refreshed)."""
+        return self._token
+
+    @property
+    def can_refresh(self) -> bool:
+        return self._refresh_token is not None
+
+    async def refresh_if_stale(self, stale: str | None) -> None:
+        """Refresh the session unless another request already did since ``stale`` was sent
+        (refresh tokens rotate: spending one twice would end the session)."""
+        await self._refresh_once(stale)
+
     async def login(self, username: str, password: str) -> Json:
         """Sign in; the client uses the new access token from now on and answers the pair."""
         pair = await self._json(
