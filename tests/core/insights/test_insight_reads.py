@@ -209,3 +209,30 @@ async def test_an_insight_of_another_workspace_is_not_found(hub: Hub, team: int)
     with pytest.raises(NotFound) as caught:
         await hub.insights.get(ADMIN, WS, team)
     assert caught.value.code == "insight.not_found"
+
+
+@pytest.mark.anyio
+async def test_a_source_correcting_itself_is_not_its_own_rival_but_another_source_is(
+    hub: Hub,
+) -> None:
+    def port(value: str) -> NewInsight:
+        return NewInsight("fact", f"Port is {value}", value, topic="db/port", assistant="a")
+
+    alone = (await hub.insights.record(ADMIN, WS, NewInsight("fact", "Alone", "x"))).insight
+    old = (await hub.insights.record(ADMIN, WS, port("5432"))).insight
+    new = (await hub.insights.record(ADMIN, WS, port("5433"))).insight
+    corrected = await hub.insights.get(ADMIN, WS, new.id)
+    withdrawn = await hub.insights.get(ADMIN, WS, old.id)
+    other = NewInsight("fact", "Port is 6543", "6543", topic="db/port", assistant="b")
+    await hub.insights.record(ADMIN, WS, other)
+    challenged = await hub.insights.get(ADMIN, WS, new.id)
+
+    assert corrected.confidence is not None
+    assert withdrawn.confidence is not None
+    assert challenged.confidence is not None
+    assert alone.confidence is not None
+    rivals = {p.name: p.value for p in corrected.confidence.parts}["rivals"]
+    assert rivals == 0.0  # its author's older claim does not count against it
+    assert corrected.confidence.value == pytest.approx(alone.confidence.value)
+    assert withdrawn.confidence.value < corrected.confidence.value
+    assert challenged.confidence.value < corrected.confidence.value

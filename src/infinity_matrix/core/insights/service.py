@@ -341,22 +341,28 @@ class InsightService:
         tallies = await self._insights.tallies(workspace, sorted(keys)) if keys else {}
         now = self._clock()
 
-        def supports(record: InsightRecord) -> builtins.list[confidence.Support]:
+        def supports(
+            record: InsightRecord, latest: dict[str, datetime]
+        ) -> builtins.list[confidence.Support]:
             return [
                 confidence.Support(
                     s.source_key, confidence.reliability(tally_of(tallies.get(s.source_key))), s.at
                 )
                 for s in record.supports
+                if s.at >= latest[s.source_key]
             ]
 
         assessed = []
         for r in records:
             others = [rivals[c] for c in r.conflicts if c in rivals]
+            latest = _latest_claims([r, *others])
+            # A rival nobody backs any more (its sources moved on) contradicts nothing.
+            backed = [supports(o, latest) for o in others if o.status != "outdated"]
             score = confidence.assess(
                 confidence.Assessment(
                     kind=r.kind,
-                    supports=supports(r),
-                    rivals=[supports(o) for o in others if o.status != "outdated"],
+                    supports=supports(r, latest),
+                    rivals=[b for b in backed if b],
                     evidence=len(r.evidence),
                     accepted=r.accepted,
                     rejected=r.rejected,
@@ -368,6 +374,17 @@ class InsightService:
             )
             assessed.append(replace(r, confidence=score))
         return assessed
+
+
+def _latest_claims(claims: Sequence[InsightRecord]) -> dict[str, datetime]:
+    """When each source last backed one of these competing claims: a source that changed its
+    mind counts for its latest claim only (a self-correction is not a second opinion)."""
+    latest: dict[str, datetime] = {}
+    for claim in claims:
+        for s in claim.supports:
+            if s.source_key not in latest or s.at > latest[s.source_key]:
+                latest[s.source_key] = s.at
+    return latest
 
 
 def _parse_cursor(cursor: str | None) -> int | None:
