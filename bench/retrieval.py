@@ -52,7 +52,7 @@ from infinity_matrix.core.retrieval.service import RetrievalService
 from infinity_matrix.core.retrieval.sources import CandidateSource, ContextSource, FactSource
 from infinity_matrix.hub import Hub
 from infinity_matrix.observability.logging import configure_logging
-from infinity_matrix.providers.embeddings import MiniLMEmbedder, NumpyVectorIndex
+from infinity_matrix.providers.embeddings import NumpyVectorIndex, ProcessEmbedder
 from infinity_matrix.security.principals import Principal
 from infinity_matrix.storage.embeddings import SqlEmbeddingCache
 from infinity_matrix.storage.graph import SqlGraphStore
@@ -106,7 +106,7 @@ async def _setup(hub: Hub, *, fresh: bool) -> Setup:
     console.print(
         f"corpus: {len(chunks)} context entries put in {time.perf_counter() - started:.1f} s"
     )
-    embedder = MiniLMEmbedder()
+    embedder = ProcessEmbedder()
     cache = SqlEmbeddingCache(hub.database)
     insights_source, insight_uids, mode = await _insights(hub)
     sources: list[CandidateSource] = [

@@ -237,7 +237,7 @@ def _retrieval(
             embeddings = None  # type: ignore[assignment]
         if embeddings is not None and embeddings.model_installed(settings.embedding_model):
             semantic = SemanticChannel(
-                embeddings.MiniLMEmbedder(settings.embedding_model),
+                embeddings.ProcessEmbedder(settings.embedding_model),
                 SqlEmbeddingCache(database),
                 embeddings.NumpyVectorIndex(max_rows=settings.embedding_max_rows),
                 sources,

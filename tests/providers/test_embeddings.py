@@ -11,6 +11,7 @@ from infinity_matrix.providers.embeddings import (
     EmbeddingsUnavailable,
     MiniLMEmbedder,
     NumpyVectorIndex,
+    ProcessEmbedder,
     locate_model,
     model_installed,
 )
@@ -131,3 +132,49 @@ def test_the_least_recently_used_workspace_is_dropped_beyond_the_row_bound() -> 
 
     assert not index.loaded("old")
     assert index.loaded("new")
+
+
+def test_the_child_process_embedder_answers_the_vectors_of_the_in_process_one(
+    embedder: MiniLMEmbedder,
+) -> None:
+    texts = ["The weather is lovely today.", "Retry the upload with backoff", ""]
+    child = ProcessEmbedder()
+
+    vectors = child.embed(texts)
+
+    assert child.model == embedder.model
+    assert np.allclose(
+        np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(3, -1),
+        embedder.embed_matrix(texts),
+        atol=1e-6,
+    )
+
+
+def _low_rank(rows: int, seed: int) -> list[bytes]:
+    """Unit vectors of 64 values lying in a space of 8 dimensions (plus a trace of noise)."""
+    basis = np.random.default_rng(0).normal(size=(8, 64))
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(rows, 8)) @ basis + rng.normal(scale=1e-4, size=(rows, 64))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [v.astype(np.float32).tobytes() for v in vectors]
+
+
+def test_a_large_workspace_scanned_through_its_reduced_copy_answers_as_the_exact_scan() -> None:
+    vectors = _low_rank(1_600, seed=1)  # the last 100: new values of the first 100 items
+    ids = [f"{'context' if n % 3 else 'insight'}:{n}" for n in range(1_500)]
+    reduced = NumpyVectorIndex(64, coarse_rows=1_000, coarse_dimensions=16)
+    exact = NumpyVectorIndex(64, coarse_rows=10**9)
+    for index in (reduced, exact):
+        index.upsert("ws", ids[:1_200], vectors[:1_200])
+    queries = _low_rank(10, seed=2)
+    for query in queries[:5]:  # the first query fits the reduced copy
+        assert reduced.nearest("ws", query, limit=40) == exact.nearest("ws", query, limit=40)
+    for index in (reduced, exact):  # changes after the fit are projected too
+        index.upsert("ws", ids[1_200:], vectors[1_200:1_500])
+        index.upsert("ws", ids[:100], vectors[-100:])
+        index.remove("ws", ids[100:200])
+    for query in queries[5:]:
+        for kinds in (None, ["insight"]):
+            assert reduced.nearest("ws", query, limit=40, kinds=kinds) == exact.nearest(
+                "ws", query, limit=40, kinds=kinds
+            )

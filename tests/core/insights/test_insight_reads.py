@@ -236,3 +236,22 @@ async def test_a_source_correcting_itself_is_not_its_own_rival_but_another_sourc
     assert corrected.confidence.value == pytest.approx(alone.confidence.value)
     assert withdrawn.confidence.value < corrected.confidence.value
     assert challenged.confidence.value < corrected.confidence.value
+
+
+@pytest.mark.anyio
+async def test_several_insights_read_at_once_come_in_the_order_asked_with_their_confidence(
+    hub: Hub,
+) -> None:
+    ids = await seed(hub, 4)
+
+    found = await hub.insights.get_many(ADMIN, WS, [ids[2], 999_999, ids[0], ids[2]])
+
+    assert [i.id for i in found] == [ids[2], ids[0]]
+    assert all(i.confidence is not None for i in found)
+    single = await hub.insights.get(ADMIN, WS, ids[0])
+    assert found[1].confidence is not None
+    assert single.confidence is not None
+    assert found[1].confidence.value == pytest.approx(single.confidence.value, abs=1e-6)
+    with pytest.raises(NotFound) as exc:
+        await hub.insights.get_many(ADMIN, "elsewhere", ids)
+    assert exc.value.code == "workspace.not_found"

@@ -68,7 +68,9 @@ class InsightSource:
         ids = [int(r) for r in refs if r.isascii() and r.isdigit()]
         if not ids:
             return []
-        return [insight_candidate(r) for r in await self._insights.get_many(principal, workspace, ids)]
+        return [
+            insight_candidate(r) for r in await self._insights.get_many(principal, workspace, ids)
+        ]
 
     async def scan(self, principal: Principal, workspace: str) -> AsyncIterator[list[Candidate]]:
         cursor: str | None = None

@@ -5,7 +5,8 @@ source is read, its vector taken from the cache (``EmbeddingCache``, shared by a
 computed, and put in the ``VectorIndex``; a query waits for that a bounded time and otherwise
 runs on full text alone. After that, committed events mark the items they touch as changed, and the
 next query re-reads just those (and drops the deleted ones) before it searches. Computing runs
-in a worker thread, so the event loop goes on serving meanwhile.
+in a worker thread (which waits on the embedder's own process, ``ProcessEmbedder``), so the
+event loop goes on serving meanwhile; a task's vector starts computing before its access check.
 """
 
 from __future__ import annotations
@@ -197,15 +198,15 @@ class SemanticChannel:
         """Empty the memory cache of task vectors (the bench times them afresh)."""
         self._queries.clear()
 
+    async def _model_name(self) -> str:
+        if self._model is None:
+            # The first call loads the weights (a fraction of a second): not on the loop.
+            self._model = await asyncio.to_thread(lambda: self._embedder.model)
+        return self._model
+
 
 def _retrieved(future: asyncio.Future[bytes]) -> None:
     """Mark a failure as seen: a vector prepared for a request that then failed its access
     check is never awaited, and asyncio would log its exception as never retrieved."""
     if not future.cancelled():
         future.exception()
-
-    async def _model_name(self) -> str:
-        if self._model is None:
-            # The first call loads the weights (a fraction of a second): not on the loop.
-            self._model = await asyncio.to_thread(lambda: self._embedder.model)
-        return self._model

@@ -123,7 +123,8 @@ class RetrievalService:
         words = task_words(task)
         sources = [s for t, s in self._sources.items() if t in selection.types]
         semantic = self.semantic if "semantic" in channels else None
-        # The task's vector is computed in a worker thread while the databases search.
+        # The task's vector (started by ``retrieve`` before the access check) is computed in
+        # the embedder's process while the databases search.
         nearest_task = (
             asyncio.create_task(
                 semantic.nearest(
