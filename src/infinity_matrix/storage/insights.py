@@ -233,6 +233,15 @@ async def _stats(conn: AsyncConnection, workspace: str) -> StatsFigures:
             .group_by(_i.kind)
         )
     )
+    served_to = {
+        r.target: int(r.served)
+        for r in await conn.execute(
+            sa.select(_u.target, sa.func.sum(_u.served).label("served"))
+            .where(_u.workspace_id == workspace)
+            .group_by(_u.target)
+            .order_by(_u.target)
+        )
+    }
     served_source = {
         r.source_key: int(r.served)
         for r in await conn.execute(
@@ -261,6 +270,7 @@ async def _stats(conn: AsyncConnection, workspace: str) -> StatsFigures:
         for r in await conn.execute(tally_columns().where(tc.workspace_id == workspace))
     }
     return StatsFigures(
+        served_to=served_to,
         by_status={r.status: int(r.n) for r in statuses},
         kinds=[
             KindStats(

@@ -137,7 +137,7 @@ async def test_search_leaves_superseded_insights_out_on_request(hub: Hub) -> Non
 
 
 @pytest.mark.anyio
-async def test_served_counts_are_aggregated_and_shown_per_kind_and_source(hub: Hub) -> None:
+async def test_served_counts_are_aggregated_and_shown_per_kind_source_and_target(hub: Hub) -> None:
     ids = await seed(hub, 2)
     for _ in range(3):
         await hub.insights.note_served(WS, [ids[0], ids[1]], "claude")
@@ -150,6 +150,7 @@ async def test_served_counts_are_aggregated_and_shown_per_kind_and_source(hub: H
     assert stats.served == 8
     assert {k.kind: k.served for k in stats.kinds} == {"pitfall": 5, "todo": 3}
     assert [(s.key, s.served, s.insights) for s in stats.sources] == [("user:root/-/-", 8, 2)]
+    assert stats.served_to == {"claude": 7, "copilot": 1}  # what was served to whom
     assert stats.by_status == {"active": 2, "superseded": 0, "outdated": 0}
     assert stats.total == 2
 

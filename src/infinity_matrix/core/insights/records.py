@@ -271,6 +271,7 @@ class InsightStats:
     rejected: int
     outdated: int
     sources: list[SourceStats]
+    served_to: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -283,6 +284,7 @@ class InsightStats:
             "rejected": self.rejected,
             "outdated": self.outdated,
             "sources": [s.to_json() for s in self.sources],
+            "served_to": self.served_to,
         }
 
 
@@ -405,6 +407,7 @@ class StatsFigures:
     by_status: dict[str, int]
     kinds: list[KindStats]
     sources: list[SourceFigures]
+    served_to: dict[str, int] = field(default_factory=dict)  # target -> insights served
 
 
 @dataclass(frozen=True, slots=True)

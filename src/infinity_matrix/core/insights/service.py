@@ -254,6 +254,7 @@ class InsightService:
             rejected=sum(k.rejected for k in kinds),
             outdated=sum(k.outdated for k in kinds),
             sources=sources,
+            served_to=figures.served_to,
         )
 
     async def note_served(self, workspace: str, ids: Sequence[int], target: str) -> None:
