@@ -4,7 +4,7 @@ reads answer, and the rows the projector writes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ class Evidence:
     ref: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "ref": self.ref}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class Occurrence:
     end_line: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "start_line": self.start_line, "end_line": self.end_line}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,16 +227,7 @@ class SourceStats:
     reliability: float
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "outdated": self.outdated,
-            "count": self.count,
-            "served": self.served,
-            "insights": self.insights,
-            "reliability": self.reliability,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,15 +241,7 @@ class KindStats:
     outdated: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "count": self.count,
-            "active": self.active,
-            "served": self.served,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "outdated": self.outdated,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
