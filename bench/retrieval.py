@@ -52,7 +52,8 @@ from infinity_matrix.core.retrieval.service import RetrievalService
 from infinity_matrix.core.retrieval.sources import CandidateSource, ContextSource, FactSource
 from infinity_matrix.hub import Hub
 from infinity_matrix.observability.logging import configure_logging
-from infinity_matrix.providers.embeddings import NumpyVectorIndex, ProcessEmbedder
+from infinity_matrix.providers.embeddings import ProcessEmbedder
+from infinity_matrix.providers.vectors import NumpyVectorIndex
 from infinity_matrix.security.principals import Principal
 from infinity_matrix.storage.embeddings import SqlEmbeddingCache
 from infinity_matrix.storage.graph import SqlGraphStore

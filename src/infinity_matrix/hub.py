@@ -232,14 +232,14 @@ def _retrieval(
     semantic = None
     if settings.embeddings:
         try:
-            from infinity_matrix.providers import embeddings
+            from infinity_matrix.providers import embeddings, vectors
         except ImportError:  # the optional extra is not installed: full text only
             embeddings = None  # type: ignore[assignment]
         if embeddings is not None and embeddings.model_installed(settings.embedding_model):
             semantic = SemanticChannel(
                 embeddings.ProcessEmbedder(settings.embedding_model),
                 SqlEmbeddingCache(database),
-                embeddings.NumpyVectorIndex(max_rows=settings.embedding_max_rows),
+                vectors.NumpyVectorIndex(max_rows=settings.embedding_max_rows),
                 sources,
             )
     return RetrievalService(authorizer, sources, semantic=semantic)

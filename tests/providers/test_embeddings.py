@@ -10,11 +10,11 @@ import pytest
 from infinity_matrix.providers.embeddings import (
     EmbeddingsUnavailable,
     MiniLMEmbedder,
-    NumpyVectorIndex,
     ProcessEmbedder,
     locate_model,
     model_installed,
 )
+from infinity_matrix.providers.vectors import NumpyVectorIndex
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from infinity_matrix.core.protocol.events import Event
 from infinity_matrix.core.retrieval.records import Candidate, ItemType, Source
 from infinity_matrix.core.retrieval.semantic import SemanticChannel
 from infinity_matrix.errors import Unavailable
-from infinity_matrix.providers.embeddings import NumpyVectorIndex
+from infinity_matrix.providers.vectors import NumpyVectorIndex
 from infinity_matrix.security.principals import Principal
 
 OWNER = Principal.user("owner")
