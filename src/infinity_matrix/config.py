@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     embedding_model: Path | None = None
     embedding_max_rows: int = 500_000
     group_commit_wait_ms: float = 0.0
+    # The context flow to providers: act after this much quiet, at most this long after the
+    # first change of a burst.
+    provider_sync_debounce_ms: float = 500.0
+    provider_sync_max_delay_ms: float = 5000.0
 
     @field_validator("home", mode="after")
     @classmethod

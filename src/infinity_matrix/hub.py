@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,12 @@ from infinity_matrix.core.knowledge.graph import GraphService
 from infinity_matrix.core.patterns.service import PatternService
 from infinity_matrix.core.ports import EventBus
 from infinity_matrix.core.protocol.events import KEY_REVOKED, Event
+from infinity_matrix.core.providers.ask import AskService
+from infinity_matrix.core.providers.breaker import BreakerStore, MemoryBreakerStore
+from infinity_matrix.core.providers.bundles import Bundles
+from infinity_matrix.core.providers.flow import ContextFlow
+from infinity_matrix.core.providers.operations import ProviderOperations
+from infinity_matrix.core.providers.service import ProviderService
 from infinity_matrix.core.retrieval.insights import InsightReader, InsightSource
 from infinity_matrix.core.retrieval.semantic import SemanticChannel
 from infinity_matrix.core.retrieval.service import RetrievalService
@@ -28,11 +35,17 @@ from infinity_matrix.core.sync.log import EventLog
 from infinity_matrix.core.sync.rooms import Rooms
 from infinity_matrix.core.workspaces import WorkspaceService
 from infinity_matrix.observability.metrics import InsightFigures, Metrics
+from infinity_matrix.observability.provider_metrics import ProviderMetrics
+from infinity_matrix.providers.registry import AdapterRegistry
+from infinity_matrix.providers.resilience.caller import ResilientCaller
+from infinity_matrix.providers.runtime import ProviderRuntime
+from infinity_matrix.security.encryption import SecretBox
 from infinity_matrix.security.identity import Authenticator, IdentityService
 from infinity_matrix.security.passwords import PasswordHasher
 from infinity_matrix.security.ratelimit import RateLimiter
 from infinity_matrix.security.tokens import TokenIssuer, load_or_create_secret
 from infinity_matrix.storage.blobs import LocalBlobStore
+from infinity_matrix.storage.breakers import RedisBreakerStore
 from infinity_matrix.storage.bus.memory import MemoryBus
 from infinity_matrix.storage.bus.redis import RedisBus
 from infinity_matrix.storage.credentials import SqlCredentialStore
@@ -43,6 +56,8 @@ from infinity_matrix.storage.graph import SqlGraphStore
 from infinity_matrix.storage.insights import SqlInsightStore
 from infinity_matrix.storage.migrate import upgrade
 from infinity_matrix.storage.patterns import SqlPatternIndex
+from infinity_matrix.storage.providerlimits import LimitsProviderLimiter
+from infinity_matrix.storage.providers import SqlProviderStore
 from infinity_matrix.storage.ratelimit import LimitsRateLimiter
 from infinity_matrix.storage.relevance import SqlAnyWordSearch
 from infinity_matrix.storage.search import SqlSearchIndex
@@ -79,6 +94,13 @@ class Hub:
     rate_limiter: RateLimiter
     login_limiter: RateLimiter
     insight_figures: InsightFigures
+    adapters: AdapterRegistry
+    providers: ProviderService
+    provider_runtime: ProviderRuntime
+    context_flow: ContextFlow
+    ask: AskService
+    provider_ops: ProviderOperations
+    _closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     @classmethod
     def build(cls, settings: Settings, *, hasher: PasswordHasher | None = None) -> Hub:
@@ -99,12 +121,13 @@ class Hub:
         )
         metrics = Metrics()
         metrics.add_pool_collector(database.pool_status)
+        flows: list[ContextFlow] = []  # the context flow, once built, sees local commits
         log = EventLog(
             store,
             bus,
             max_batch=settings.group_commit_max,
             wait_seconds=settings.group_commit_wait_ms / 1000,
-            observer=lambda _size, events: metrics.observe_batch(e.type for e in events),
+            observer=lambda _size, events: _on_commit(metrics, flows, events),
         )
         metrics.add_document_cache_collector(log.documents.figures)
         authorizer = Authorizer(store)
@@ -133,6 +156,12 @@ class Hub:
             max_value_bytes=settings.max_value_bytes,
             search=SqlSearchIndex(database),
         )
+        briefing = BriefingService(context, insights, store)
+        workspaces = WorkspaceService(store, log, authorizer, identity.user_exists)
+        providers = _providers(
+            settings, database, store, log, authorizer, secret, metrics, briefing
+        )
+        flows.append(providers.flow)
         return cls(
             settings=settings,
             database=database,
@@ -146,14 +175,14 @@ class Hub:
             metrics=metrics,
             authenticator=authenticator,
             identity=identity,
-            workspaces=WorkspaceService(store, log, authorizer, identity.user_exists),
+            workspaces=workspaces,
             keys=KeyService(credentials, log, authorizer),
             context=context,
             audit=AuditService(store, authorizer),
             graph=GraphService(store, SqlGraphStore(database), log, authorizer),
             insights=insights,
             changes=ChangesService(store, authorizer),
-            briefing=BriefingService(context),
+            briefing=briefing,
             retrieval=retrieval,
             patterns=patterns,
             rate_limiter=LimitsRateLimiter(
@@ -165,6 +194,23 @@ class Hub:
                 prefix=f"{settings.redis_prefix}:login",
             ),
             insight_figures=metrics.add_insight_collector(),
+            adapters=providers.runtime.registry,
+            providers=providers.service,
+            provider_runtime=providers.runtime,
+            context_flow=providers.flow,
+            ask=AskService(
+                authorizer,
+                providers.service,
+                retrieval,
+                insights,
+                providers.bundles,
+                providers.runtime,
+                log,
+            ),
+            provider_ops=ProviderOperations(
+                authorizer, providers.service, workspaces, providers.runtime, providers.flow
+            ),
+            _closers=providers.closers,
         )
 
     async def start(self) -> None:
@@ -202,12 +248,81 @@ class Hub:
 
     async def close(self) -> None:
         await self.patterns.close()  # its worker writes through the log
+        await self.context_flow.close()  # pushes what is pending, through the log
         await self.log.close()
         await self.insights.close()  # flushes the usage counters
         await self.fanout.close()
         await self.rate_limiter.aclose()
         await self.login_limiter.aclose()
+        await self.provider_runtime.aclose()  # the adapters' pooled HTTP clients
+        for close in self._closers:
+            await close()
         await self.database.dispose()
+
+
+def _on_commit(metrics: Metrics, flows: list[ContextFlow], events: Sequence[Event]) -> None:
+    metrics.observe_batch(e.type for e in events)
+    for flow in flows:
+        flow.observe(events)
+
+
+@dataclass(frozen=True, slots=True)
+class _Providers:
+    service: ProviderService
+    runtime: ProviderRuntime
+    bundles: Bundles
+    flow: ContextFlow
+    closers: tuple[Callable[[], Awaitable[None]], ...]
+
+
+def _providers(
+    settings: Settings,
+    database: Database,
+    store: SqlEventStore,
+    log: EventLog,
+    authorizer: Authorizer,
+    secret: bytes,
+    metrics: Metrics,
+    briefing: BriefingService,
+) -> _Providers:
+    """Provider configuration, the adapters behind the one resilient caller (breakers and
+    limits in Redis when configured, so every node agrees), and the context flow."""
+    registry = AdapterRegistry()
+    service = ProviderService(
+        SqlProviderStore(database),
+        log,
+        authorizer,
+        SecretBox(secret),
+        kinds=registry.kinds,
+        # api_key_env names a variable of the hub's own environment (docs/providers.md).
+        env=os.environ,
+    )
+    prefix = settings.redis_prefix
+    breakers: BreakerStore = (
+        RedisBreakerStore(settings.redis_url, prefix=prefix)
+        if settings.redis_url
+        else MemoryBreakerStore()
+    )
+    limiter = LimitsProviderLimiter(
+        storage_uri=settings.redis_url or "async+memory://", prefix=prefix
+    )
+    caller = ResilientCaller(
+        breakers=breakers, limiter=limiter, metrics=ProviderMetrics(metrics.registry)
+    )
+    runtime = ProviderRuntime(registry, service.credential, caller, last_push=service.last_push)
+    bundles = Bundles(briefing, store)
+    flow = ContextFlow(
+        service,
+        bundles,
+        runtime,
+        log,
+        debounce_seconds=settings.provider_sync_debounce_ms / 1000,
+        max_delay_seconds=settings.provider_sync_max_delay_ms / 1000,
+    )
+    closers: list[Callable[[], Awaitable[None]]] = [limiter.aclose]
+    if isinstance(breakers, RedisBreakerStore):
+        closers.append(breakers.aclose)
+    return _Providers(service, runtime, bundles, flow, tuple(closers))
 
 
 def _forget_revoked_keys(authenticator: Authenticator, events: Sequence[Event]) -> None:

@@ -25,6 +25,7 @@ TABLE = [
     (P.MANAGE_KEYS, True, True, False, False),
     (P.READ_AUDIT, True, True, False, False),
     (P.DELETE_WORKSPACE, True, False, False, False),
+    (P.MANAGE_PROVIDERS, True, True, False, False),
 ]
 CASES = [
     (role, row[0], allowed)
@@ -111,6 +112,7 @@ def test_role_and_permission_values_are_the_wire_strings() -> None:
         "keys.manage",
         "audit.read",
         "workspace.delete",
+        "providers.manage",
     }
 
 

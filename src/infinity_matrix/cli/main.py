@@ -8,6 +8,7 @@ import typer
 
 from infinity_matrix.cli import (
     admin,
+    ask,
     auth,
     context,
     events,
@@ -16,9 +17,12 @@ from infinity_matrix.cli import (
     keys,
     mcp,
     members,
+    provider_ops,
+    providers,
     retrieve,
     runtime,
     serve,
+    syncfiles,
     users,
     workspaces,
 )
@@ -58,6 +62,7 @@ app.command("logout")(auth.logout)
 app.command("whoami")(auth.whoami)
 app.command("events")(events.events)
 app.command("retrieve")(retrieve.retrieve)
+app.command("sync-files")(syncfiles.sync_files)
 app.add_typer(context.app, name="ctx")
 app.add_typer(graph.app, name="graph")
 app.add_typer(insights.app, name="insight")
@@ -66,6 +71,12 @@ app.add_typer(workspaces.app, name="workspace")
 app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")
 app.add_typer(users.app, name="user")
+app.add_typer(providers.app, name="provider")
+app.command("ask")(ask.ask)
+providers.app.command("test")(provider_ops.check_provider)
+providers.app.command("status")(provider_ops.status)
+providers.app.command("sync")(provider_ops.sync)
+providers.app.command("demo")(provider_ops.demo)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.admin_app, name="admin")
 

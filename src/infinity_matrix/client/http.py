@@ -29,6 +29,7 @@ TokensCallback = Callable[[str, str], None]
 
 DEFAULT_WORKSPACE = "default"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+ASK_TIMEOUT = httpx.Timeout(150.0, connect=5.0)  # past the hub's two-minute ask deadline
 API = "/api/v1"
 
 _ERROR_BY_STATUS: Mapping[int, type[errors.InfinityMatrixError]] = {
@@ -641,6 +642,90 @@ class HubClient:
         if kinds is not None:
             body["kinds"] = kinds
         return await self._json("POST", f"{self._ws(workspace)}/retrieve", json=body)
+
+    async def briefing(
+        self,
+        *,
+        prefix: str = "",
+        budget_chars: int | None = None,
+        target: str | None = None,
+        workspace: str | None = None,
+    ) -> Json:
+        """The project briefing: ``{"workspace", "text", "included", "omitted", "insights",
+        "seq"}`` (``seq``: the workspace head it reflects)."""
+        params: Json = {"prefix": prefix} if prefix else {}
+        if budget_chars is not None:
+            params["budget_chars"] = budget_chars
+        if target is not None:
+            params["target"] = target
+        return await self._json("GET", f"{self._ws(workspace)}/briefing", params=params)
+
+    # -- providers ------------------------------------------------------------------------------
+
+    async def providers(self, *, workspace: str | None = None) -> list[Json]:
+        """The workspace's providers in name order (never their keys)."""
+        return _items(await self._json("GET", f"{self._ws(workspace)}/providers"))
+
+    async def get_provider(self, name: str, *, workspace: str | None = None) -> Json:
+        return await self._json("GET", f"{self._ws(workspace)}/providers/{_segment(name)}")
+
+    async def put_provider(
+        self,
+        spec: Mapping[str, Any],
+        api_key: str | None = None,
+        *,
+        workspace: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Json:
+        """Add or replace the provider ``spec["name"]`` (the body of PUT …/providers/{name});
+        ``api_key`` None keeps the stored key, "" removes it. Answers the config with its seq."""
+        body: Json = {k: v for k, v in spec.items() if k not in ("api_key", "has_credential")}
+        body.pop("seq", None)
+        if api_key is not None:
+            body["api_key"] = api_key
+        path = f"{self._ws(workspace)}/providers/{_segment(str(spec['name']))}"
+        return await self._json("PUT", path, json=body, headers=_idempotency(idempotency_key))
+
+    async def remove_provider(
+        self, name: str, *, workspace: str | None = None, idempotency_key: str | None = None
+    ) -> Json:
+        path = f"{self._ws(workspace)}/providers/{_segment(name)}"
+        return await self._json("DELETE", path, headers=_idempotency(idempotency_key))
+
+    async def ask(
+        self,
+        provider: str,
+        question: str,
+        *,
+        budget_tokens: int = 2000,
+        workspace: str | None = None,
+    ) -> Json:
+        """Ask ``provider`` with the shared context: ``{"answer", "insights", "provider",
+        "usage", …}``. Waits as long as the hub's deadline for an ask (two minutes)."""
+        body: Json = {"provider": provider, "question": question, "budget_tokens": budget_tokens}
+        return await self._json(
+            "POST", f"{self._ws(workspace)}/ask", json=body, timeout=ASK_TIMEOUT
+        )
+
+    async def test_provider(self, name: str, *, workspace: str | None = None) -> Json:
+        """One short call to the provider: ``{"ok", "latency_ms", …}`` or ``{"ok": false,
+        "error": {"code", "detail"}}``."""
+        path = f"{self._ws(workspace)}/providers/{_segment(name)}/test"
+        return await self._json("POST", path, timeout=ASK_TIMEOUT)
+
+    async def sync_providers(
+        self, names: list[str] | None = None, *, workspace: str | None = None
+    ) -> Json:
+        """Push the context to the providers now: ``{"items": [outcome, …]}``."""
+        path = f"{self._ws(workspace)}/providers/sync"
+        return await self._json("POST", path, json={"providers": names}, timeout=ASK_TIMEOUT)
+
+    async def providers_status(self, *, workspace: str | None = None) -> list[Json]:
+        """Health and last push of every provider the caller can see (one workspace with
+        ``workspace``)."""
+        params = {"workspace": workspace} if workspace else {}
+        items: list[Json] = (await self._json("GET", "/providers", params=params))["items"]
+        return items
 
     def _graph(self, workspace: str | None) -> str:
         return f"{self._ws(workspace)}/graph"

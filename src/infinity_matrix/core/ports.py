@@ -39,6 +39,8 @@ from infinity_matrix.core.knowledge.records import (
 )
 from infinity_matrix.core.patterns.fingerprint import CodeUnit, Pattern
 from infinity_matrix.core.protocol.events import Event
+from infinity_matrix.core.providers.records import ProviderConfig
+from infinity_matrix.core.providers.stored import PushStatus, SealedCredential
 from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRecord
 from infinity_matrix.core.retrieval.records import EntryHit
 from infinity_matrix.core.search import SearchHit, SearchQuery
@@ -145,6 +147,26 @@ class LogTransaction(Protocol):
 
     async def change_insights(self, changes: Sequence[InsightChange]) -> None: ...
     async def save_source_tallies(self, rows: Sequence[TallyRow]) -> None: ...
+
+    # Providers: the reads ``decide`` makes, the projector's writes, and the sealed credentials
+    # (written by ``decide`` in the same transaction; no projection, so a replay keeps them).
+    async def load_providers(self) -> dict[str, ProviderConfig]:
+        """Every provider of the workspace by name (``has_credential`` set)."""
+        ...
+
+    async def save_provider(self, config: ProviderConfig, at: datetime) -> None:
+        """Insert or replace the provider's config as of event ``config.seq``."""
+        ...
+
+    async def delete_provider(self, name: str) -> None:
+        """Drop the provider's config and its latest push."""
+        ...
+
+    async def save_provider_push(self, push: PushStatus) -> None: ...
+    async def save_provider_credential(self, name: str, sealed: SealedCredential) -> None: ...
+    async def delete_provider_credential(self, name: str) -> bool:
+        """Whether there was one."""
+        ...
 
 
 class EventStore(Protocol):

@@ -18,7 +18,9 @@ from infinity_matrix.gateway.metricsmw import MetricsMiddleware
 from infinity_matrix.gateway.problems import install_problem_handlers
 from infinity_matrix.gateway.requestid import RequestIdMiddleware
 from infinity_matrix.gateway.routes import (
+    ask,
     auth,
+    briefing,
     context,
     events,
     graph,
@@ -26,6 +28,7 @@ from infinity_matrix.gateway.routes import (
     insights,
     keys,
     patterns,
+    providers,
     retrieve,
     search,
     users,
@@ -74,6 +77,9 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.include_router(insights.router)
     app.include_router(patterns.router)
+    app.include_router(providers.router)
+    app.include_router(briefing.router)
+    app.include_router(ask.router)
     app.include_router(stream.router)
     app.include_router(yjs.router)
     # /mcp and its RFC 9728 document are served by the SDK's app, behind the Origin check.

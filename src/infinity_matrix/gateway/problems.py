@@ -6,6 +6,7 @@ The body is ``{"type": "urn:imx:problem:<code>", "title": <reason phrase>, "stat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from infinity_matrix import errors
+from infinity_matrix.core.providers import errors as provider_errors
 from infinity_matrix.security.ratelimit import RateLimitState, rate_limit_headers
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -31,6 +33,16 @@ STATUS_BY_ERROR: dict[type[errors.InfinityMatrixError], int] = {
     errors.Conflict: 409,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
+    # A provider failed the hub (docs/providers-resilience.md): never passed on as the
+    # provider's own status — a provider's 429 is not the client's.
+    provider_errors.ProviderError: 502,
+    provider_errors.ContextTooLong: 422,
+    provider_errors.ContentFiltered: 422,
+    provider_errors.ProviderRateLimited: 503,
+    provider_errors.QuotaExhausted: 503,
+    provider_errors.ProviderOverloaded: 503,
+    provider_errors.CircuitOpen: 503,
+    provider_errors.ProviderTimeout: 504,
 }
 
 # RFC 6750 §3.1: a rejected bearer token is reported as error="invalid_token".
@@ -112,6 +124,8 @@ def _error_headers(exc: errors.InfinityMatrixError, status: int) -> dict[str, st
             state = RateLimitState(limit=limit, remaining=0, reset_after=exc.retry_after)
             return rate_limit_headers(state, exceeded=True)
         return {"Retry-After": str(max(1, exc.retry_after))}
+    if isinstance(exc, provider_errors.ProviderError) and exc.retry_after and status == 503:
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return {}
 
 

@@ -56,6 +56,7 @@ class Permission(enum.StrEnum):
     MANAGE_KEYS = "keys.manage"
     READ_AUDIT = "audit.read"  # the whole event log
     DELETE_WORKSPACE = "workspace.delete"
+    MANAGE_PROVIDERS = "providers.manage"  # configure and remove providers and credentials
 
 
 _VIEWER = frozenset({Permission.READ})
@@ -64,6 +65,7 @@ _MAINTAINER = _EDITOR | {
     Permission.MANAGE_MEMBERS,
     Permission.MANAGE_KEYS,
     Permission.READ_AUDIT,
+    Permission.MANAGE_PROVIDERS,
 }
 _OWNER = _MAINTAINER | {Permission.DELETE_WORKSPACE}
 

@@ -26,13 +26,13 @@ from infinity_matrix.core.records import EntryRecord, MemberRecord, WorkspaceRec
 from infinity_matrix.errors import Conflict, NotFound
 from infinity_matrix.security.records import ApiKeyRecord
 from infinity_matrix.storage import graph_tx as graph
-from infinity_matrix.storage import insights_tx
+from infinity_matrix.storage import insights_tx, providers_tx
 from infinity_matrix.storage import tables as t
 from infinity_matrix.storage.database import Database
 from infinity_matrix.storage.upsert import upsert
 
 
-class SqlLogTransaction(insights_tx.InsightTxMixin):
+class SqlLogTransaction(insights_tx.InsightTxMixin, providers_tx.ProviderTxMixin):
     """A ``LogTransaction`` on an open connection that holds the workspace's head row lock."""
 
     def __init__(self, conn: AsyncConnection, workspace: str, epoch: str, head: int) -> None:
@@ -131,6 +131,7 @@ class SqlLogTransaction(insights_tx.InsightTxMixin):
             await self._conn.execute(table.delete().where(table.c.workspace_id == self.workspace))
         await graph.clear(self._conn, self.workspace)
         await insights_tx.clear(self._conn, self.workspace)
+        await providers_tx.clear(self._conn, self.workspace)
 
     async def load_graph_entities(self, names: Sequence[str]) -> dict[str, int]:
         return await graph.load_entities(self._conn, self.workspace, names)

@@ -377,3 +377,43 @@ code_fingerprints = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),  # the entry's version it was made from
     sa.Index(None, "workspace_id", "fingerprint", "key"),
 )
+
+# Providers configured per workspace: a projection of provider.configured/removed events (the
+# public config as JSON, has_credential excepted: that is whether a credential row exists).
+providers = sa.Table(
+    "providers",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("config", Json, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Provider credentials, encrypted (security/encryption.py); like API key hashes they are kept
+# outside the log and outside the projections: a replay leaves them alone (decision 0002).
+provider_credentials = sa.Table(
+    "provider_credentials",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The latest push to each provider (a projection of provider.pushed events).
+provider_pushes = sa.Table(
+    "provider_pushes",
+    metadata,
+    sa.Column("workspace_id", sa.String(63), _fk_workspace(), primary_key=True),
+    sa.Column("provider", sa.String(63), primary_key=True),
+    sa.Column("object_id", sa.String(500)),
+    sa.Column("version", sa.String(200)),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | failed
+    sa.Column("error_code", sa.String(100)),
+    sa.Column("error_detail", sa.Text),
+    sa.Column("digest", sa.String(64)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)

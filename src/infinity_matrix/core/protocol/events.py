@@ -48,6 +48,16 @@ INSIGHT_EVENTS = frozenset(
     }
 )
 
+# Providers configured in a workspace (subject ``provider/{name}``). ``provider.configured``
+# carries the public config and what happened to the credential (never the credential);
+# ``provider.pushed`` says whether a provider acknowledged the briefing it was sent.
+PROVIDER_CONFIGURED = "provider.configured"
+PROVIDER_REMOVED = "provider.removed"
+PROVIDER_PUSHED = "provider.pushed"
+PROVIDER_EVENTS = frozenset({PROVIDER_CONFIGURED, PROVIDER_REMOVED, PROVIDER_PUSHED})
+# A question answered by a provider (the audit trail of data flow 2; no projection).
+PROVIDER_ASKED = "provider.asked"
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -112,3 +122,7 @@ def entity_subject(name: str) -> str:
 
 def insight_subject(insight_id: int) -> str:
     return f"insight/{insight_id}"
+
+
+def provider_subject(name: str) -> str:
+    return f"provider/{name}"

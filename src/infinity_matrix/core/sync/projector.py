@@ -13,6 +13,7 @@ from infinity_matrix.core.insights.projection import InsightProjection
 from infinity_matrix.core.knowledge.projection import GraphProjection
 from infinity_matrix.core.ports import LogTransaction
 from infinity_matrix.core.protocol import events as ev
+from infinity_matrix.core.providers.projection import apply_provider_event
 from infinity_matrix.core.records import EntryRecord, MemberRecord
 from infinity_matrix.core.sync.doccache import DocumentCache
 from infinity_matrix.core.sync.documents import Document
@@ -96,6 +97,8 @@ class Projection:
             self.graph.apply(event)
         elif event.type in ev.INSIGHT_EVENTS:
             await self.insights.apply(event)
+        elif event.type in ev.PROVIDER_EVENTS:
+            await apply_provider_event(self._tx, event)
         # key.* events are the audit trail of credentials kept outside projections.
 
     async def _apply_context_update(self, event: ev.Event, *, local: bool) -> None:

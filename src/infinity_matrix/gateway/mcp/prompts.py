@@ -7,7 +7,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.prompts.base import UserMessage
 
 from infinity_matrix.core.briefing import DEFAULT_BUDGET_CHARS
-from infinity_matrix.core.retrieval.records import RetrievalResult
+from infinity_matrix.core.retrieval.render import relevant_section
 from infinity_matrix.gateway.mcp.caller import Callers, tool_errors
 from infinity_matrix.hub import Hub
 
@@ -39,7 +39,7 @@ def register(mcp: MCPServer, hub: Hub, callers: Callers) -> None:
                     target=_target(caller.source),
                     budget_tokens=max(200, budget // CHARS_PER_TOKEN // 2),
                 )
-                relevant = _relevant(package)
+                relevant = relevant_section(package)
         text = briefing.text + relevant
         text += (
             "\nKeep this shared picture current: record decisions, conventions and findings"
@@ -57,19 +57,3 @@ CHARS_PER_TOKEN = 4
 
 def _target(source: str | None) -> str:
     return source.removeprefix("mcp:") if source and source.startswith("mcp:") else "default"
-
-
-def _relevant(package: RetrievalResult) -> str:
-    """The retrieval package for the task as a briefing section, best first, with sources."""
-    if not package.items:
-        return ""
-    lines = ["", "## Most relevant to your task", ""]
-    for item in package.items:
-        c = item.candidate
-        name = f"insight {c.ref}" if c.type == "insight" else f"{c.type} {c.ref}"
-        who = c.source.assistant or c.source.actor
-        lines.append(f"### {name}: {c.title} (score {item.score.value:.2f}, from {who})")
-        lines.append("")
-        lines.append(item.text)
-        lines.append("")
-    return "\n".join(lines)

@@ -21,6 +21,7 @@ from infinity_matrix.gateway.mcp import (
     insight_tools,
     memory_tools,
     prompts,
+    provider_tools,
     resources,
 )
 from infinity_matrix.gateway.mcp.caller import Callers, HttpCallers, HubTokenVerifier
@@ -61,6 +62,7 @@ def build_server(hub: Hub, callers: Callers, *, auth: AuthSettings | None = None
     context_tools.register(server, hub, callers)
     memory_tools.register(server, hub, callers)
     insight_tools.register(server, hub, callers)
+    provider_tools.register(server, hub, callers)
     resources.register(server, hub, callers, notifier)
     prompts.register(server, hub, callers)
     return McpFace(server, notifier)
