@@ -206,6 +206,12 @@ class Hub:
                 providers.bundles,
                 providers.runtime,
                 log,
+                observer=lambda workspace, result: providers.metrics.observe_ask(
+                    workspace,
+                    result.provider,
+                    result.usage.to_json(),
+                    [str(i["outcome"]) for i in result.insights],
+                ),
             ),
             provider_ops=ProviderOperations(
                 authorizer, providers.service, workspaces, providers.runtime, providers.flow
@@ -226,6 +232,7 @@ class Hub:
         await self.fanout.start()
         self.insights.start()
         await self.patterns.start()
+        self.context_flow.start_catch_up([w.id for w in await self.store.list_workspaces()])
 
     async def refresh_insight_figures(self) -> None:
         """Read the insight figures of every workspace (at most ``METRIC_WORKSPACES``) for
@@ -273,6 +280,7 @@ class _Providers:
     bundles: Bundles
     flow: ContextFlow
     closers: tuple[Callable[[], Awaitable[None]], ...]
+    metrics: ProviderMetrics
 
 
 def _providers(
@@ -306,9 +314,8 @@ def _providers(
     limiter = LimitsProviderLimiter(
         storage_uri=settings.redis_url or "async+memory://", prefix=prefix
     )
-    caller = ResilientCaller(
-        breakers=breakers, limiter=limiter, metrics=ProviderMetrics(metrics.registry)
-    )
+    provider_metrics = ProviderMetrics(metrics.registry)
+    caller = ResilientCaller(breakers=breakers, limiter=limiter, metrics=provider_metrics)
     runtime = ProviderRuntime(registry, service.credential, caller, last_push=service.last_push)
     bundles = Bundles(briefing, store)
     flow = ContextFlow(
@@ -322,7 +329,7 @@ def _providers(
     closers: list[Callable[[], Awaitable[None]]] = [limiter.aclose]
     if isinstance(breakers, RedisBreakerStore):
         closers.append(breakers.aclose)
-    return _Providers(service, runtime, bundles, flow, tuple(closers))
+    return _Providers(service, runtime, bundles, flow, tuple(closers), provider_metrics)
 
 
 def _forget_revoked_keys(authenticator: Authenticator, events: Sequence[Event]) -> None:

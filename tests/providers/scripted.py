@@ -69,6 +69,10 @@ class ScriptedAdapter:
     def supports_structured_output(self) -> bool:
         return False
 
+    @property
+    def pushes_remotely(self) -> bool:
+        return True
+
     async def complete(self, request: ChatRequest, *, time_left: float) -> ChatResult:
         step = self._next(time_left)
         if step is None:

@@ -6,6 +6,9 @@
     imx_provider_retries_total{workspace,provider}
     imx_provider_breaker_state{workspace,provider}            0 closed, 1 half-open, 2 open
     imx_provider_limit_remaining{workspace,provider,limit}    limit: rpm | tpm (when configured)
+    imx_provider_asks_total{workspace,provider}               questions answered (data flow 2)
+    imx_provider_tokens_total{workspace,provider,direction}   direction: input | output | cached
+    imx_provider_insights_total{workspace,provider,outcome}   insights from answers, by outcome
 
 Implements ``providers.resilience.caller.CallMetrics``; built on the hub's own registry
 (``ProviderMetrics(metrics.registry)``, where ``metrics`` is the hub's ``Metrics``).
@@ -58,12 +61,42 @@ class ProviderMetrics:
             labels,
             registry=registry,
         )
+        self.asks_total = Counter(
+            "imx_provider_asks_total",
+            "Questions a provider answered for the hub (imx ask, POST …/ask, provider_ask).",
+            labels,
+            registry=registry,
+        )
+        self.tokens_total = Counter(
+            "imx_provider_tokens_total",
+            "Tokens of the answered questions, by direction (input, output, cached).",
+            [*labels, "direction"],
+            registry=registry,
+        )
+        self.insights_total = Counter(
+            "imx_provider_insights_total",
+            "Insights extracted from a provider's answers, by outcome (recorded, corroborated).",
+            [*labels, "outcome"],
+            registry=registry,
+        )
         self.limit_remaining = Gauge(
             "imx_provider_limit_remaining",
             "What is left of the provider's rpm/tpm limit in the current minute.",
             [*labels, "limit"],
             registry=registry,
         )
+
+    def observe_ask(
+        self, workspace: str, provider: str, tokens: dict[str, int], outcomes: list[str]
+    ) -> None:
+        """One answered question: its token usage and what became of the insights in it (the
+        quality figures of a provider, with its source reliability)."""
+        self.asks_total.labels(workspace, provider).inc()
+        for direction in ("input", "output", "cached"):
+            amount = tokens.get(f"{direction}_tokens", 0)
+            self.tokens_total.labels(workspace, provider, direction).inc(amount)
+        for outcome in outcomes:
+            self.insights_total.labels(workspace, provider, outcome).inc()
 
     def observe_attempt(self, config: ProviderConfig, error: str | None, seconds: float) -> None:
         workspace, name = config.workspace, config.name

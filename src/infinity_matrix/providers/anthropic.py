@@ -76,6 +76,10 @@ class AnthropicAdapter:
     def supports_structured_output(self) -> bool:
         return True
 
+    @property
+    def pushes_remotely(self) -> bool:
+        return False  # the briefing goes with each call
+
     async def complete(self, request: ChatRequest, *, time_left: float) -> ChatResult:
         if time_left <= 0:
             raise ProviderTimeout("no time left for the call", provider=self.config.name)

@@ -60,6 +60,10 @@ class CopilotAdapter:
     def supports_structured_output(self) -> bool:
         return False
 
+    @property
+    def pushes_remotely(self) -> bool:
+        return False  # files are written here, not sent
+
     async def complete(self, request: ChatRequest, *, time_left: float) -> ChatResult:
         raise ProviderBadRequest(
             "GitHub Copilot has no completion API: it reads the instruction files this"

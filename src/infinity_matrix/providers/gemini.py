@@ -127,6 +127,10 @@ class GeminiAdapter:
         return True
 
     @property
+    def pushes_remotely(self) -> bool:
+        return self._sync != "none"
+
+    @property
     def cached_content(self) -> str | None:
         """The name of the cached content now holding the briefing, if any."""
         return self._cached.name if self._cached else None

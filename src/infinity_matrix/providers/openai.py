@@ -114,6 +114,10 @@ class OpenAIAdapter:
     def supports_structured_output(self) -> bool:
         return self.structured
 
+    @property
+    def pushes_remotely(self) -> bool:
+        return self.sync != "none"
+
     async def complete(self, request: ChatRequest, *, time_left: float) -> ChatResult:
         self._check_key()
         if self.api == "chat":

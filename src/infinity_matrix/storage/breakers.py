@@ -15,6 +15,7 @@ their next call. The hash expires when idle for longer than anything it remember
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -31,9 +32,13 @@ log = structlog.get_logger(__name__)
 
 # A dead Redis must not hold a provider call: the breaker then reads as closed.
 _TIMEOUT_SECONDS = 2.0
+# How long a breaker this node saw closed (and clean) admits calls without asking Redis.
+CACHE_SECONDS = 0.25
+_CONNECTIONS = 64
 _REDIS_ERRORS = (RedisError, OSError)  # OSError covers TimeoutError and refused connections
 
-# KEYS[1] the hash; ARGV: op (get|acquire|success|failure), now, ttl ms, reason, then the policy:
+# KEYS[1] the hash; ARGV: op (get|acquire|success|failure), now, ttl ms, reason (for a success:
+# how many, counted together), then the policy:
 # failure_threshold, failure_ratio, min_calls, window, cooldown, factor, max_cooldown, probe.
 # Answers "1"/"0" (admitted, for acquire) and the fields in the order of _FIELDS.
 _TRANSITION = """
@@ -88,7 +93,7 @@ if op == 'success' then
     s.w, s.ok, s.f, s.pok, s.pf = bucket, 1, 0, 0, 0
   else
     roll()
-    s.cf, s.ok = 0, s.ok + 1
+    s.cf, s.ok = 0, s.ok + (tonumber(reason) or 1)
   end
 else
   if s.st == 'half_open' then
@@ -124,8 +129,12 @@ class RedisBreakerStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = policy or BreakerPolicy()
-        self._redis = redis.asyncio.Redis.from_url(
+        # A bounded pool whose callers wait for a connection: the plain pool refuses past its
+        # size, and a refused read would make every breaker read as closed.
+        self._pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
+            max_connections=_CONNECTIONS,
+            timeout=_TIMEOUT_SECONDS,
             socket_connect_timeout=_TIMEOUT_SECONDS,
             socket_timeout=_TIMEOUT_SECONDS,
             # Names the hub's connections in CLIENT LIST (Redis refuses spaces in a name).
@@ -133,8 +142,13 @@ class RedisBreakerStore:
             # One immediate retry survives a pooled connection that a Redis restart broke.
             retry=Retry(NoBackoff(), 1),
         )
+        self._redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._prefix = prefix
         self._clock = clock
+        # What this node last saw of each breaker, and when (monotonic).
+        self._seen: dict[str, tuple[float, BreakerState]] = {}
+        self._successes: dict[str, int] = {}  # clean successes not yet counted in Redis
+        self._flusher: asyncio.Task[None] | None = None
         self._script = self._redis.register_script(_TRANSITION)
         p = self.policy
         ttl = 2 * (p.max_cooldown_seconds + p.window_seconds) + p.probe_seconds
@@ -154,17 +168,53 @@ class RedisBreakerStore:
         return (await self._run("get", deployment))[1]
 
     async def try_acquire(self, deployment: str) -> tuple[bool, BreakerState]:
+        # A breaker this node saw closed moments ago admits without asking Redis: another
+        # node's opening is seen within ``CACHE_SECONDS`` (a call or two more to a failing
+        # provider), and every state but a clean "closed" goes to Redis every time.
+        cached = self._clean(deployment)
+        if cached is not None:
+            return True, cached
         return await self._run("acquire", deployment)
 
     async def record_success(self, deployment: str) -> BreakerState:
-        return (await self._run("success", deployment))[1]
+        cached = self._clean(deployment)
+        if cached is None:
+            return (await self._run("success", deployment))[1]
+        # Nothing to close or reset: the success only feeds the failure ratio's window, so
+        # successes are counted together, off the call's path, every ``CACHE_SECONDS``.
+        self._successes[deployment] = self._successes.get(deployment, 0) + 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+        return cached
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(CACHE_SECONDS)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        counts, self._successes = self._successes, {}
+        for deployment, count in counts.items():
+            await self._run("success", deployment, str(count))
 
     async def record_failure(self, deployment: str, reason: str) -> BreakerState:
         return (await self._run("failure", deployment, reason))[1]
 
     async def aclose(self) -> None:
         """Release the Redis connections; the store is unusable afterwards."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self._flush()
         await self._redis.aclose()
+        await self._pool.aclose()
+
+    def _clean(self, deployment: str) -> BreakerState | None:
+        seen = self._seen.get(deployment)
+        if seen is None or time.monotonic() - seen[0] > CACHE_SECONDS:
+            return None
+        state = seen[1]
+        if state.state != "closed" or state.consecutive_failures:
+            return None
+        return state
 
     async def _run(self, op: str, deployment: str, reason: str = "") -> tuple[bool, BreakerState]:
         args = (op, repr(self._clock()), self._ttl_ms, reason, *self._policy_args)
@@ -172,8 +222,11 @@ class RedisBreakerStore:
             answer = await self._script(keys=[f"{self._prefix}:breaker:{deployment}"], args=args)
         except _REDIS_ERRORS as exc:
             log.warning("breakers.unavailable", deployment=deployment, error=repr(exc))
+            self._seen.pop(deployment, None)
             return True, CLOSED_STATE
-        return _decode(answer)
+        allowed, state = _decode(answer)
+        self._seen[deployment] = (time.monotonic(), state)
+        return allowed, state
 
 
 def _decode(answer: Sequence[bytes]) -> tuple[bool, BreakerState]:

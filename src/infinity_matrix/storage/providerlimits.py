@@ -9,17 +9,14 @@ sharing it admits ``rpm`` requests in total, not ``rpm`` per node.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from typing import Any
 
-import redis.asyncio
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from limits.storage import storage_from_string
 
 from infinity_matrix.core.providers.limits import (
     ADMITTED,
@@ -27,11 +24,10 @@ from infinity_matrix.core.providers.limits import (
     LimitsRemaining,
 )
 from infinity_matrix.core.providers.records import ProviderConfig
+from infinity_matrix.storage.ratelimit import limits_storage
 
 log = structlog.get_logger(__name__)
 
-# A dead Redis must not hold a provider call for long: the limiter then admits.
-_REDIS_TIMEOUT_SECONDS = 2.0
 # Asking again sooner than this after a refusal only spins.
 _MIN_WAIT_SECONDS = 0.05
 _NEVER = Admission(False, math.inf)
@@ -45,24 +41,7 @@ class LimitsProviderLimiter:
     ``aclose`` at shutdown to release the Redis connections."""
 
     def __init__(self, *, storage_uri: str = "async+memory://", prefix: str = "imx") -> None:
-        uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-        options: dict[str, Any] = {"wrap_exceptions": True}
-        self._pool: redis.asyncio.ConnectionPool | None = None
-        if uri.startswith(("async+redis://", "async+rediss://")):
-            # Our own pool, so that aclose() can release it; redis-py, the hub's Redis client.
-            self._pool = redis.asyncio.ConnectionPool.from_url(
-                uri.removeprefix("async+"),
-                socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
-                socket_timeout=_REDIS_TIMEOUT_SECONDS,
-            )
-            options |= {
-                "implementation": "redispy",
-                "connection_pool": self._pool,
-                "key_prefix": f"{prefix}:providerlimits",
-            }
-        storage = storage_from_string(uri, **options)
-        # An "async+" scheme always gives an async storage; this tells the type checker.
-        assert isinstance(storage, AsyncStorage)
+        storage, self._pool = limits_storage(storage_uri, f"{prefix}:providerlimits")
         self._requests = MovingWindowRateLimiter(storage)
         self._tokens = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[int, RateLimitItem] = {}
@@ -75,17 +54,33 @@ class LimitsProviderLimiter:
         rpm = self._item(config.rpm)
         tpm = self._item(config.tpm)
         key = config.deployment
+        if tpm is not None and tokens > tpm.amount:
+            return _NEVER
         try:
-            if tpm is not None:
-                if tokens > tpm.amount:
-                    return _NEVER
-                # Test first so that a refusal for tokens does not spend a request.
-                if not await self._tokens.test(tpm, "tpm", key, cost=tokens):
+            if rpm is not None and tpm is not None and self._pool is not None:
+                # Tested together, then counted together: two round trips to Redis instead of
+                # three or four, and a refusal spends nothing (only a race lost between the
+                # test and the count can spend one limit while the other refuses).
+                requests_ok, tokens_ok = await asyncio.gather(
+                    self._requests.test(rpm, "rpm", key),
+                    self._tokens.test(tpm, "tpm", key, cost=tokens),
+                )
+                if requests_ok and tokens_ok:
+                    requests_ok, tokens_ok = await asyncio.gather(
+                        self._requests.hit(rpm, "rpm", key),
+                        self._tokens.hit(tpm, "tpm", key, cost=tokens),
+                    )
+                if not requests_ok:
+                    return await self._refused(self._requests, rpm, "rpm", key)
+                if not tokens_ok:
                     return await self._refused(self._tokens, tpm, "tpm", key)
-            if rpm is not None and not await self._requests.hit(rpm, "rpm", key):
-                return await self._refused(self._requests, rpm, "rpm", key)
-            if tpm is not None and not await self._tokens.hit(tpm, "tpm", key, cost=tokens):
-                return await self._refused(self._tokens, tpm, "tpm", key)
+            else:  # in memory, one after the other (tasks would cost more than they save)
+                if tpm is not None and not await self._tokens.test(tpm, "tpm", key, cost=tokens):
+                    return await self._refused(self._tokens, tpm, "tpm", key)
+                if rpm is not None and not await self._requests.hit(rpm, "rpm", key):
+                    return await self._refused(self._requests, rpm, "rpm", key)
+                if tpm is not None and not await self._tokens.hit(tpm, "tpm", key, cost=tokens):
+                    return await self._refused(self._tokens, tpm, "tpm", key)
         except StorageError:
             log.warning("providerlimits.storage_unavailable", deployment=key)
             return ADMITTED

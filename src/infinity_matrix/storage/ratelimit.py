@@ -26,6 +26,34 @@ log = structlog.get_logger(__name__)
 
 # A dead Redis must fail a request or a readiness probe quickly rather than hang it.
 _REDIS_TIMEOUT_SECONDS = 2.0
+_REDIS_CONNECTIONS = 64
+
+
+def limits_storage(
+    storage_uri: str, key_prefix: str
+) -> tuple[AsyncStorage, redis.asyncio.ConnectionPool | None]:
+    """A ``limits`` async storage for ``storage_uri`` (``async+memory://`` or a Redis URL,
+    with or without ``async+``), and for Redis the connection pool to close at shutdown."""
+    uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+    options: dict[str, Any] = {"wrap_exceptions": True}
+    pool: redis.asyncio.ConnectionPool | None = None
+    if uri.startswith(("async+redis://", "async+rediss://")):
+        # Our own pool, so that aclose() can release it; redis-py rather than coredis,
+        # the one Redis client the rest of the hub uses.
+        # A bounded pool whose callers wait for a connection (the plain pool refuses past its
+        # size, and a refused check fails open).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            uri.removeprefix("async+"),
+            max_connections=_REDIS_CONNECTIONS,
+            timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_timeout=_REDIS_TIMEOUT_SECONDS,
+        )
+        options |= {"implementation": "redispy", "connection_pool": pool, "key_prefix": key_prefix}
+    storage = storage_from_string(uri, **options)
+    # An "async+" scheme always gives an async storage; this tells the type checker.
+    assert isinstance(storage, AsyncStorage)
+    return storage, pool
 
 
 class LimitsRateLimiter:
@@ -47,25 +75,7 @@ class LimitsRateLimiter:
     ) -> None:
         self._fail_open = fail_open
         self._item = parse(rate)
-        uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-        options: dict[str, Any] = {"wrap_exceptions": True}
-        self._pool: redis.asyncio.ConnectionPool | None = None
-        if uri.startswith(("async+redis://", "async+rediss://")):
-            # Our own pool, so that aclose() can release it; redis-py rather than coredis,
-            # the one Redis client the rest of the hub uses.
-            self._pool = redis.asyncio.ConnectionPool.from_url(
-                uri.removeprefix("async+"),
-                socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
-                socket_timeout=_REDIS_TIMEOUT_SECONDS,
-            )
-            options |= {
-                "implementation": "redispy",
-                "connection_pool": self._pool,
-                "key_prefix": f"{prefix}:ratelimit",
-            }
-        storage = storage_from_string(uri, **options)
-        # An "async+" scheme always gives an async storage; this tells the type checker.
-        assert isinstance(storage, AsyncStorage)
+        storage, self._pool = limits_storage(storage_uri, f"{prefix}:ratelimit")
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(self._storage)
 

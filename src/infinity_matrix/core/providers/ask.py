@@ -35,10 +35,12 @@ from infinity_matrix.core.providers.records import (
     ChatRequest,
     Message,
     ProviderConfig,
+    RoutingRules,
     Usage,
 )
+from infinity_matrix.core.providers.routing import admits_insight, is_secret_key
 from infinity_matrix.core.providers.service import ProviderService
-from infinity_matrix.core.retrieval.records import RetrievalResult
+from infinity_matrix.core.retrieval.records import Candidate, RetrievalResult
 from infinity_matrix.core.retrieval.render import relevant_section
 from infinity_matrix.core.retrieval.service import RetrievalService
 from infinity_matrix.core.sync.log import EventLog, Origin
@@ -125,9 +127,10 @@ class AskService:
         _check(question, budget_tokens)
         config = await self._providers.get(principal, workspace, provider)
         chain = [config, *await self._fallbacks(principal, workspace, config)]
-        package = await self._retrieval.retrieve(
+        retrieved = await self._retrieval.retrieve(
             principal, workspace, question, target=target_of(config), budget_tokens=budget_tokens
         )
+        package = routed(retrieved, config.routing)
         answered = await self._calls.complete(
             chain,
             await self._request(config, question, package),
@@ -212,6 +215,28 @@ def target_of(config: ProviderConfig) -> str:
     """The retrieval target (tokenizer family) of a provider: its kind, or for a local
     OpenAI-compatible server its model's name."""
     return config.model if config.kind == "openai-compatible" else config.kind
+
+
+def routed(package: RetrievalResult, rules: RoutingRules) -> RetrievalResult:
+    """The package as the provider may receive it: never a context entry whose key looks like
+    a secret (retrieval serves the people who may read them, but no provider is ever sent one,
+    not even when the question is about it), and only what the provider's routing rules admit
+    (an insight must carry one of ``rules.tags`` when tags are set, so an item whose tags are
+    unknown here is left out)."""
+    kept = [item for item in package.items if _admitted(item.candidate, rules)]
+    if len(kept) == len(package.items):
+        return package
+    return replace(package, items=kept, tokens_used=sum(item.tokens for item in kept))
+
+
+def _admitted(candidate: Candidate, rules: RoutingRules) -> bool:
+    if candidate.type == "context":
+        if is_secret_key(candidate.ref):
+            return False
+        return not rules.prefixes or any(candidate.ref.startswith(p) for p in rules.prefixes)
+    if candidate.type == "insight":
+        return admits_insight(rules, candidate.kind or "", ())
+    return True
 
 
 def _check(question: str, budget_tokens: int) -> None:

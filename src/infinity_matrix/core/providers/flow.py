@@ -34,6 +34,7 @@ from infinity_matrix.errors import InfinityMatrixError
 log = structlog.get_logger(__name__)
 
 FLOW_ACTOR = "system:context-flow"
+CLOSE_GRACE_SECONDS = 5.0
 _CONTEXT_EVENTS = frozenset({ev.CONTEXT_UPDATED, ev.CONTEXT_DELETED})
 
 
@@ -85,6 +86,7 @@ class ContextFlow:
         self._max_delay = max_delay_seconds
         self._pending: dict[str, _Pending] = {}
         self._running: set[asyncio.Task[Any]] = set()
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._closed = False
 
     def observe(self, events: Sequence[ev.Event]) -> None:
@@ -104,15 +106,38 @@ class ContextFlow:
         chosen = [c for c in configs if names is None or c.name in names]
         return [await self._push(config, force=force) for config in chosen]
 
+    async def catch_up(self, workspaces: Sequence[str]) -> None:
+        """Bring every provider of ``workspaces`` up to date if its last push is not the
+        current briefing (changes committed while the hub was down, or pending when it
+        stopped: ``close`` does not wait for slow providers)."""
+        for workspace in workspaces:
+            if self._closed:
+                return
+            for config in await self._providers.configs(workspace):
+                with contextlib.suppress(InfinityMatrixError):
+                    await self._push(config, force=False)
+
+    def start_catch_up(self, workspaces: Sequence[str]) -> None:
+        """``catch_up`` in the background: starting the hub never waits for a provider."""
+        task = asyncio.get_running_loop().create_task(self.catch_up(workspaces))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
     async def close(self) -> None:
-        """Push what is pending, then stop."""
+        """Stop: pending changes are dropped (the next start catches up), pushes under way
+        get ``CLOSE_GRACE_SECONDS`` to finish."""
         self._closed = True
-        for workspace, pending in list(self._pending.items()):
+        for pending in self._pending.values():
             if pending.task is not None:
                 pending.task.cancel()
-            await self._flush(workspace)
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        self._pending.clear()
+        running = list(self._running)
+        if not running:
+            return
+        _done, late = await asyncio.wait(running, timeout=CLOSE_GRACE_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     def _note(self, event: ev.Event) -> _Pending | None:
         if event.type in _CONTEXT_EVENTS:
@@ -172,6 +197,11 @@ class ContextFlow:
                     await self._push(config, force=config.name in pending.forced)
 
     async def _push(self, config: ProviderConfig, *, force: bool) -> PushOutcome:
+        """One push at a time per provider (a sync target replaces its object in steps)."""
+        async with self._locks.setdefault((config.workspace, config.name), asyncio.Lock()):
+            return await self._push_now(config, force=force)
+
+    async def _push_now(self, config: ProviderConfig, *, force: bool) -> PushOutcome:
         bundle = await self._bundles.for_provider(config)
         last = await self._providers.last_push(config.workspace, config.name)
         if (

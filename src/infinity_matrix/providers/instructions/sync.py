@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from infinity_matrix.cli.mcpconfig import (
+from infinity_matrix.clientconfig import (
     SERVERS_KEY,
     VSCODE_INPUT,
     ClientName,

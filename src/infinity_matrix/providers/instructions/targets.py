@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from infinity_matrix.cli.mcpconfig import ClientName, Server, Transport
+from infinity_matrix.clientconfig import ClientName, Server, Transport
 
 TARGETS = ("agents", "copilot", "claude", "gemini", "cursor", "vscode", "mcp")
 MARKDOWN_TARGETS = ("agents", "copilot", "claude", "gemini", "cursor")

@@ -59,6 +59,8 @@ T = TypeVar("T")
 # An adapter is given ``time_left`` and passes it to its SDK; this much later the caller gives
 # up on an adapter that did not honour it.
 _GRACE_SECONDS = 0.5
+# A push that sends nothing (files written here, or nothing at all) gets this long.
+LOCAL_PUSH_SECONDS = 60.0
 
 
 class CallMetrics(Protocol):
@@ -248,6 +250,8 @@ class ResilientCaller:
         """Bring one provider's copy of the context up to date, with the retry and breaker
         discipline of ``complete`` (no fallback: each provider keeps its own copy). Raises the
         last ``ProviderError``."""
+        if not adapter.pushes_remotely:  # nothing is sent: not a provider call
+            return await adapter.push(bundle, time_left=deadline_seconds or LOCAL_PUSH_SECONDS)
         deadline = None if deadline_seconds is None else self._clock() + deadline_seconds
         run = _Run()
         try:
@@ -353,11 +357,14 @@ class ResilientCaller:
         return min(config.timeout_seconds, left)
 
     async def _admit(self, config: ProviderConfig, tokens: int, deadline: float | None) -> None:
-        """Wait for the limiter to admit a request, at most until the deadline (or, without
-        one, the provider's timeout); raises ``ProviderRateLimited`` past that."""
+        """Wait for the limiter to admit a request, at most the provider's timeout and never
+        past the deadline; raises ``ProviderRateLimited`` past that (a full minute's limit
+        would otherwise hold a call, and its fallbacks, for most of a minute)."""
         if self.limiter is None or (config.rpm is None and config.tpm is None):
             return
-        give_up = deadline if deadline is not None else self._clock() + config.timeout_seconds
+        give_up = self._clock() + config.timeout_seconds
+        if deadline is not None:
+            give_up = min(give_up, deadline)
         while True:
             admission = await self.limiter.acquire(config, tokens)
             if admission.admitted:
