@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from structlog.testing import capture_logs
 
 from infinity_matrix import errors
+from infinity_matrix.core.providers import errors as provider_errors
 from infinity_matrix.gateway.problems import (
     PROBLEM_MEDIA_TYPE,
     STATUS_BY_ERROR,
@@ -83,7 +84,18 @@ async def test_each_error_class_answers_its_status_and_code_as_problem_json(
 
 
 def test_every_error_class_in_the_tree_has_a_status() -> None:
-    assert set(STATUS_BY_ERROR) == set(errors.InfinityMatrixError.__subclasses__())
+    direct = set(errors.InfinityMatrixError.__subclasses__())
+    assert direct <= set(STATUS_BY_ERROR)
+    assert all(issubclass(cls, errors.InfinityMatrixError) for cls in STATUS_BY_ERROR)
+
+
+def test_a_providers_failure_is_never_passed_on_as_the_providers_own_status() -> None:
+    assert status_for(provider_errors.ProviderAuthError("refused")) == 502
+    assert status_for(provider_errors.ContextTooLong("too long")) == 422
+    assert status_for(provider_errors.ProviderRateLimited("429", retry_after=2)) == 503
+    assert status_for(provider_errors.CircuitOpen("open")) == 503
+    assert status_for(provider_errors.ProviderTimeout("slow")) == 504
+    assert status_for(provider_errors.MalformedResponse("cut")) == 502
 
 
 def test_a_subclass_maps_like_its_parent_and_the_root_maps_to_500() -> None:
