@@ -216,6 +216,9 @@ class GeminiAdapter:
             cached_content=cached.name if cached else None,
             response_mime_type="application/json" if schema is not None else None,
             response_json_schema=dict(schema) if schema is not None else None,
+            # We send no tools: the SDK's automatic function calling has nothing to do (and
+            # would log that it is on at every call).
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
         lead = request.instructions if cached else None
         return await self._sdk().aio.models.generate_content(
