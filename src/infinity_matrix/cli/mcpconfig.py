@@ -8,11 +8,9 @@ names the ``IMX_TOKEN`` variable (or, in VS Code, a password input) and a stdio 
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +42,7 @@ from infinity_matrix.clientconfig import (
     target,
     token_input,
     toml_block,
+    write_file,
 )
 from infinity_matrix.security.credfile import read_credentials
 
@@ -236,17 +235,4 @@ def _write(client: ClientName, server: Server, path: Path) -> None:
 
 def _replace(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` at once (a reader never sees half a file), keeping its mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(text, encoding="utf-8")
-        return
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file(path, text)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from infinity_matrix.clientconfig import (
     dumps_json,
     entry,
     merge_json,
+    write_file,
 )
 from infinity_matrix.providers.instructions import manifest as mf
 from infinity_matrix.providers.instructions.targets import (
@@ -173,28 +172,13 @@ def apply(plan: SyncPlan) -> None:
             path.unlink(missing_ok=True)
             _prune(path.parent, plan.root)
         else:
-            write_text(path, change.after)
+            write_file(path, change.after)
     text = mf.text_of(plan.manifest)
     if text is None:
         plan.manifest_path.unlink(missing_ok=True)
         _prune(plan.manifest_path.parent, plan.root)
     else:
-        write_text(plan.manifest_path, text)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write at once (a reader never sees half a file), keeping an existing file's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_file(plan.manifest_path, text)
 
 
 # Markdown -----------------------------------------------------------------------------------
@@ -359,4 +343,4 @@ def _prune(directory: Path, root: Path) -> None:
         directory = directory.parent
 
 
-__all__ = ["FileChange", "SyncPlan", "apply", "plan_revert", "plan_sync", "write_text"]
+__all__ = ["FileChange", "SyncPlan", "apply", "plan_revert", "plan_sync"]

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-import uvicorn
+
+from infinity_matrix.testing.asgi import serve_asgi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-START_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +113,7 @@ class FaultInjector:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         self.requests.append(
             RecordedRequest(
                 method=scope["method"],
@@ -134,7 +132,7 @@ class FaultInjector:
         await self.app(scope, _replay(body), send)
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -206,22 +204,6 @@ class FakeServer:
     @contextlib.asynccontextmanager
     async def serving(self, port: int = 0) -> AsyncIterator[str]:
         """Serve until the block ends; yields the base URL (``http://127.0.0.1:PORT``)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        config = uvicorn.Config(self.injector, log_config=None, access_log=False, lifespan="off")
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            async with asyncio.timeout(START_TIMEOUT):
-                while not server.started:
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.01)  # polling uvicorn's flag; it offers no event
-            self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            yield self.url
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, START_TIMEOUT)
-            sock.close()
+        async with serve_asgi(self.injector, port=port) as url:
+            self.url = url
+            yield url

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from infinity_matrix.testing.fakes.base import FakeServer, Receive, Scope, Send
+from infinity_matrix.testing.fakes.base import FakeServer, Receive, Scope, Send, read_body
 
 _VERSION = r"/(?P<version>v1|v1beta|v1beta1)"
 _VERTEX_PARENT = r"/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -124,7 +124,7 @@ class GeminiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = await _read(receive)
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         query = scope.get("query_string", b"").decode()
         try:
@@ -412,15 +412,6 @@ def _insight(schema: Mapping[str, Any], question: str) -> dict[str, Any]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _json(body: bytes) -> Any:
