@@ -440,9 +440,12 @@ def _all_text(*contents: Any) -> str:
 
 
 def _last_user_text(contents: list[Any]) -> str:
+    """The last text part of the last user turn: the question (instructions that go with a
+    cached content come first in the turn, as their own part)."""
     for content in reversed(contents):
         if isinstance(content, dict) and content.get("role", "user") == "user":
-            return _all_text(content)
+            parts = [p for p in content.get("parts") or [] if isinstance(p, dict) and "text" in p]
+            return str(parts[-1]["text"]) if parts else _all_text(content)
     return ""
 
 
