@@ -174,7 +174,7 @@ async def eventually(
             return found
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting after {seconds}s for {what or check}")
-        await asyncio.sleep(0.02)  # polling a condition with a deadline
+        await asyncio.sleep(0.02)  # bounded: polls the check under the deadline above
 
 
 # Provider bodies for PUT …/providers/{name}, against the fakes.
