@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infinity_matrix.core.providers.records import DEFAULT_KEY_ENVS
+
 DEFAULT_PORT = 8765
 
 
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     # The context flow to providers: act after this much quiet, at most this long after the
     # first change of a burst.
     provider_sync_debounce_ms: float = 500.0
+    # The hub's own variables a provider's api_key_env may name (never the hub's secrets).
+    provider_key_envs: list[str] = Field(default_factory=lambda: list(DEFAULT_KEY_ENVS))
     provider_sync_max_delay_ms: float = 5000.0
 
     @field_validator("home", mode="after")

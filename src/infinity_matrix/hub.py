@@ -302,8 +302,10 @@ def _providers(
         authorizer,
         SecretBox(secret),
         kinds=registry.kinds,
-        # api_key_env names a variable of the hub's own environment (docs/providers.md).
+        # api_key_env names a variable of the hub's own environment (docs/providers.md),
+        # one of those the operator allows.
         env=os.environ,
+        key_envs=settings.provider_key_envs,
     )
     prefix = settings.redis_prefix
     breakers: BreakerStore = (

@@ -63,7 +63,12 @@ async def test_put_replaces_the_config_and_keeps_or_removes_the_key(world: World
     assert kept.status_code == 200
     assert (kept.json()["model"], kept.json()["has_credential"]) == ("qwen3", True)
 
-    gpt = {"kind": "openai", "model": "gpt-5", "fallbacks": ["local"], "api_key_env": "OAI"}
+    gpt = {
+        "kind": "openai",
+        "model": "gpt-5",
+        "fallbacks": ["local"],
+        "api_key_env": "OPENAI_API_KEY",
+    }
     created = await _call(world, "owner", "PUT", f"{PROVIDERS}/gpt", json=gpt)
     assert (created.status_code, created.json()["fallbacks"]) == (200, ["local"])
 

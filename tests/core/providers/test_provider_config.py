@@ -61,7 +61,7 @@ async def test_a_configured_provider_is_listed_with_its_seq_and_whether_it_has_a
         tpm=100_000,
         timeout_seconds=30,
         max_retries=2,
-        api_key_env="LOCAL_KEY",
+        api_key_env="OLLAMA_API_KEY",
     )
     configured = await service.configure(OWNER, WS, full, SECRET)
     await service.configure(OWNER, WS, spec("gpt", fallbacks=("local",)))
@@ -134,7 +134,8 @@ async def test_the_credential_comes_from_the_injected_environment_when_none_is_s
         hub.log,
         Authorizer(hub.store),
         SecretBox(b"s" * 64),
-        env={"OPENAI_KEY": "from-env"},
+        env={"OPENAI_KEY": "from-env", "IMX_SECRET_KEY": "the hub's own"},
+        key_envs={"OPENAI_KEY", "NOT_SET"},
     )
     await service.configure(OWNER, WS, spec("envy", api_key_env="OPENAI_KEY"))
     await service.configure(OWNER, WS, spec("unset", api_key_env="NOT_SET"))
@@ -146,6 +147,17 @@ async def test_the_credential_comes_from_the_injected_environment_when_none_is_s
     with pytest.raises(NotFound) as info:
         await service.credential(WS, "nobody")
     assert info.value.code == "provider.unknown"
+
+
+@pytest.mark.anyio
+async def test_a_provider_cannot_name_a_variable_the_operator_did_not_allow(
+    service: ProviderService,
+) -> None:
+    # Whoever configures a provider chooses where its key goes: not the hub's own secrets.
+    with pytest.raises(InvalidInput) as info:
+        await service.configure(OWNER, WS, spec("leak", api_key_env="IMX_SECRET_KEY"))
+    assert info.value.code == "provider.api_key_env_not_allowed"
+    assert [c.name for c in await service.list(OWNER, WS)] == []
 
 
 @pytest.mark.anyio

@@ -8,6 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PROVIDER_KINDS = ("openai", "openai-compatible", "gemini", "vertex", "anthropic", "copilot")
+# The variables of the hub's environment a provider's ``api_key_env`` may name by default.
+DEFAULT_KEY_ENVS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "TOGETHER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "XAI_API_KEY",
+    "OLLAMA_API_KEY",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,11 @@ from infinity_matrix.core.providers.commands import (
     RemoveProvider,
     unknown_provider,
 )
-from infinity_matrix.core.providers.records import PROVIDER_KINDS, ProviderConfig
+from infinity_matrix.core.providers.records import DEFAULT_KEY_ENVS, PROVIDER_KINDS, ProviderConfig
 from infinity_matrix.core.providers.stored import ProviderStore, PushStatus, SealedCredential
 from infinity_matrix.core.providers.validation import validate, validate_credential
 from infinity_matrix.core.sync.log import EventLog, Origin, Receipt
+from infinity_matrix.errors import InvalidInput
 from infinity_matrix.security.access import Permission
 from infinity_matrix.security.encryption import SecretBox
 from infinity_matrix.security.principals import Principal
@@ -37,7 +38,8 @@ class ProviderService:
     ``Unavailable`` (``secret.wrong_key`` when a stored credential cannot be decrypted).
 
     ``kinds`` answers the provider kinds known now (built in, or registered by a plugin);
-    ``env`` is where ``api_key_env`` is looked up (the hub's environment, injected).
+    ``env`` is where ``api_key_env`` is looked up (the hub's environment, injected), and only
+    the names in ``key_envs`` may be named (``provider.api_key_env_not_allowed``).
     """
 
     def __init__(
@@ -49,13 +51,17 @@ class ProviderService:
         *,
         kinds: Callable[[], Collection[str]] = lambda: PROVIDER_KINDS,
         env: Mapping[str, str] | None = None,
+        key_envs: Collection[str] = DEFAULT_KEY_ENVS,
     ) -> None:
         self._store = store
         self._log = log
         self._auth = authorizer
         self._box = box
         self._kinds = kinds
-        self._env: Mapping[str, str] = env if env is not None else {}
+        self._key_envs = frozenset(key_envs)
+        # Only the variables a provider may name: whoever configures a provider chooses where
+        # its key is sent, so naming the hub's own secrets must not be possible.
+        self._env: Mapping[str, str] = {k: v for k, v in (env or {}).items() if k in self._key_envs}
 
     async def configure(
         self,
@@ -74,6 +80,12 @@ class ProviderService:
         """
         await self._auth.check(principal, workspace, Permission.MANAGE_PROVIDERS)
         config = validate(spec, workspace, set(self._kinds()))
+        if config.api_key_env is not None and config.api_key_env not in self._key_envs:
+            raise InvalidInput(
+                f"api_key_env may name one of {', '.join(sorted(self._key_envs))} "
+                "(the hub's IMX_PROVIDER_KEY_ENVS)",
+                code="provider.api_key_env_not_allowed",
+            )
         validate_credential(credential)
         sealed = None
         if credential:
