@@ -201,3 +201,22 @@ async def test_the_key_is_in_no_response_event_or_log_line(
     sealed = await SqlProviderStore(world.hub.database).sealed_credential(TEAM, "local")
     assert sealed is not None
     assert all(sealed.ciphertext not in r.text for r in responses)
+
+
+@pytest.mark.anyio
+async def test_a_stored_key_is_never_sent_to_a_new_endpoint_without_being_given_again(
+    world: World,
+) -> None:
+    await _call(world, "owner", "PUT", f"{PROVIDERS}/local", json={**LOCAL, "api_key": SECRET})
+    elsewhere = {**LOCAL, "base_url": "https://collector.example.test/v1"}
+
+    moved = await _call(world, "maintainer", "PUT", f"{PROVIDERS}/local", json=elsewhere)
+    assert (moved.status_code, moved.json()["code"]) == (409, "provider.credential_required")
+    listed = await _call(world, "viewer", "GET", f"{PROVIDERS}/local")
+    assert listed.json()["base_url"] == LOCAL["base_url"]
+
+    dropped = await _call(
+        world, "maintainer", "PUT", f"{PROVIDERS}/local", json={**elsewhere, "api_key": ""}
+    )
+    assert (dropped.status_code, dropped.json()["has_credential"]) == (200, False)
+    assert await world.hub.providers.credential(TEAM, "local") is None

@@ -52,7 +52,16 @@ class ConfigureProvider:
         elif self.remove_credential:
             change = "removed" if await tx.delete_provider_credential(name) else "none"
         else:
-            had = name in existing and existing[name].has_credential
+            before = existing.get(name)
+            had = before is not None and before.has_credential
+            if had and before is not None and _destination(before) != _destination(self.config):
+                # Whoever configures a provider chooses where its key is sent: a key stored for
+                # one endpoint is never sent to another without being given again.
+                raise Conflict(
+                    "changing the kind or base URL of a provider needs its key given again "
+                    '(or removed with an empty key: api_key "")',
+                    code="provider.credential_required",
+                )
             change = "unchanged" if had else "none"
         payload = {
             **stored_json(self.config),
@@ -103,3 +112,13 @@ class LogProviderEvent:
 
     async def decide(self, projection: Projection, tx: LogTransaction) -> list[ev.NewEvent]:
         return [ev.NewEvent(self.type, self.subject, self.payload)]
+
+
+def _destination(config: ProviderConfig) -> tuple[str, str | None, object, object]:
+    """Where a provider's key goes: its kind, base URL and (Vertex AI) project and location."""
+    return (
+        config.kind,
+        config.base_url,
+        config.options.get("project"),
+        config.options.get("location"),
+    )
