@@ -16,7 +16,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from infinity_matrix.cli import mcpconfig, runtime
+from infinity_matrix.cli import mcpconfig, runtime, stdio
 from infinity_matrix.client import HubClient
 from infinity_matrix.config import Settings
 from infinity_matrix.security.credfile import read_credentials
@@ -92,7 +92,7 @@ async def _serve_local(settings: Settings, token: str | None, workspace: str | N
         await hub.workspaces.get(caller.principal, caller.workspace)
         face = build_server(hub, caller)
         try:
-            await face.server.run_stdio_async()
+            await stdio.serve(face.server)
         finally:
             await face.notifier.close()
     finally:

@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import httpx2
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.stdio import stdio_server
 
+from infinity_matrix.cli.stdio import stdio_streams
 from infinity_matrix.client import HubClient
 from infinity_matrix.errors import InfinityMatrixError, Unauthenticated
 
@@ -27,7 +27,7 @@ async def bridge(url: str, session: HubClient, workspace: str | None) -> None:
         httpx2.AsyncClient(
             headers=headers, auth=_SessionAuth(session), timeout=httpx2.Timeout(30, read=300)
         ) as http,
-        stdio_server() as (local_in, local_out),
+        stdio_streams() as (local_in, local_out),
         streamable_http_client(endpoint, http_client=http) as (remote_in, remote_out),
         anyio.create_task_group() as tasks,
     ):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 
 from infinity_matrix.errors import Unavailable
+from infinity_matrix.storage.sqlite_driver import OneTripDBAPI
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ async def translate_errors() -> AsyncIterator[None]:
 def _sqlite_engine(url: str, *, pool_size: int, immediate: bool, pool: PoolSettings) -> AsyncEngine:
     engine = create_async_engine(
         url,
+        module=OneTripDBAPI.load(),  # one trip to aiosqlite's thread per statement, not four
         poolclass=sa.pool.AsyncAdaptedQueuePool,
         pool_size=pool_size,
         max_overflow=0 if immediate else pool.max_overflow,
