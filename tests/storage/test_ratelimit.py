@@ -16,6 +16,7 @@ from infinity_matrix import errors
 from infinity_matrix.gateway.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from infinity_matrix.security.ratelimit import RateLimitState, rate_limit_headers
 from infinity_matrix.storage.ratelimit import LimitsRateLimiter as RateLimiter
+from infinity_matrix.storage.ratelimit import MemoryWindow
 
 REDIS_URL = os.environ.get("IMX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Nothing listens on port 1, so a connection is refused at once.
@@ -217,3 +218,19 @@ async def test_limiters_with_different_prefixes_do_not_share_counts(redis_prefix
 async def test_an_async_redis_uri_is_accepted_as_is(redis_prefix: str) -> None:
     async with _redis_limiters("1/minute", redis_prefix, url=f"async+{REDIS_URL}") as [limiter]:
         assert (await limiter.hit("api", "ada")).remaining == 0
+
+
+def test_the_memory_window_admits_again_as_old_hits_leave_it_and_forgets_idle_keys() -> None:
+    now = [100.0]
+    window = MemoryWindow(2, 60.0, clock=lambda: now[0])
+    assert window.hit("a") == (True, 1, 60.0)
+    now[0] = 130.0
+    assert window.hit("a") == (True, 0, 30.0)
+    assert window.hit("a") == (False, 0, 30.0)  # a refused hit takes no room
+    now[0] = 160.0  # the first hit leaves the window
+    assert window.hit("a")[:2] == (True, 0)
+    assert window.hit("b")[0]
+    now[0] = 1_000.0
+    window._until_sweep = 1  # the next hit sweeps
+    window.hit("c")
+    assert set(window._hits) == {"c"}
