@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
+from infinity_matrix.core.providers.answers import ASK_SCHEMA
 from infinity_matrix.core.providers.errors import (
     ContentFiltered,
     ContextTooLong,
@@ -46,26 +47,6 @@ pytestmark = pytest.mark.anyio
 MODEL = "claude-fake-1"
 BRIEFING = "Workspace demo. Conventions: tabs, not spaces. Pitfall: the cache is per node. " * 8
 QUESTION = "How do we deploy the hub behind nginx?"
-INSIGHT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "answer": {"type": "string"},
-        "insights": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "kind": {"type": "string", "enum": ["pitfall", "convention", "decision"]},
-                    "title": {"type": "string"},
-                    "body": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["kind", "title", "body", "tags"],
-            },
-        },
-    },
-    "required": ["answer", "insights"],
-}
 
 
 def _config(url: str, **changes: Any) -> ProviderConfig:
@@ -183,12 +164,12 @@ async def test_a_structured_answer_comes_from_a_forced_tool_call(
     adapter: AnthropicAdapter, fake: FakeServer
 ) -> None:
     result = await adapter.complete(
-        _request(response_schema=INSIGHT_SCHEMA, schema_name="answer_with_insights"), time_left=10
+        _request(response_schema=ASK_SCHEMA, schema_name="answer_with_insights"), time_left=10
     )
 
     body = fake.requests_to("/v1/messages")[0].json()
     assert body["tools"][0]["name"] == "answer_with_insights"
-    assert body["tools"][0]["input_schema"] == INSIGHT_SCHEMA
+    assert body["tools"][0]["input_schema"] == ASK_SCHEMA
     assert body["tool_choice"] == {"type": "tool", "name": "answer_with_insights"}
     assert result.finish_reason == "tool_use"
     assert result.structured is not None

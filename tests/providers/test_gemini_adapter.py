@@ -15,6 +15,7 @@ import pytest
 from google import genai
 from google.genai import types
 
+from infinity_matrix.core.providers.answers import ASK_SCHEMA
 from infinity_matrix.core.providers.errors import (
     ContentFiltered,
     ContextTooLong,
@@ -56,26 +57,6 @@ TOKEN = "vertex-test-token"
 BRIEFING = "Workspace team. Convention: tabs, not spaces. Pitfall: the cache is per node. " * 4
 QUESTION = "How do we deploy the hub behind nginx?"
 GENERATE = ":generateContent"
-INSIGHT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "answer": {"type": "string"},
-        "insights": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "kind": {"type": "string", "enum": ["pitfall", "convention", "decision"]},
-                    "title": {"type": "string"},
-                    "body": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["kind", "title", "body", "tags"],
-            },
-        },
-    },
-    "required": ["answer", "insights"],
-}
 
 
 def _config(url: str, **changes: Any) -> ProviderConfig:
@@ -190,7 +171,7 @@ async def test_the_briefing_and_instructions_go_as_the_system_instruction_and_tu
 async def test_a_requested_schema_yields_a_parsed_structured_answer(
     adapter: GeminiAdapter, fake: FakeGeminiServer
 ) -> None:
-    result = await adapter.complete(_request(response_schema=INSIGHT_SCHEMA), time_left=10)
+    result = await adapter.complete(_request(response_schema=ASK_SCHEMA), time_left=10)
 
     assert result.structured == {
         "answer": f"Fake Gemini answer to: {QUESTION} (briefing: 78 tokens)",
@@ -205,7 +186,7 @@ async def test_a_requested_schema_yields_a_parsed_structured_answer(
     }
     config = fake.requests[-1].json()["generationConfig"]
     assert config["responseMimeType"] == "application/json"
-    assert config["responseJsonSchema"] == INSIGHT_SCHEMA
+    assert config["responseJsonSchema"] == ASK_SCHEMA
     assert adapter.supports_structured_output
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from infinity_matrix.core.providers.answers import ASK_SCHEMA
 from infinity_matrix.core.providers.errors import ProviderError
 from infinity_matrix.core.providers.ports import AdapterFactory
 from infinity_matrix.core.providers.records import (
@@ -34,28 +35,6 @@ FACTORIES: tuple[AdapterFactory, ...] = (create_openai, create_openai_compatible
 KEY = "sk-test-0123456789abcdef"
 BRIEFING = ContextBundle(workspace="acme", text="Conventions: tabs, not spaces.", version=7)
 QUESTION = ChatRequest(messages=(Message("user", "How do we indent?"),), context=BRIEFING)
-INSIGHTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "answer": {"type": "string"},
-        "insights": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "kind": {"type": "string", "enum": ["fact", "pattern", "pitfall"]},
-                    "title": {"type": "string"},
-                    "body": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["kind", "title", "body", "tags"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["answer", "insights"],
-    "additionalProperties": False,
-}
 APIS = ["responses", "chat"]
 PATHS = {"responses": "/v1/responses", "chat": "/v1/chat/completions"}
 
@@ -148,7 +127,7 @@ async def test_a_structured_answer_is_asked_for_by_schema_and_parsed(
 ) -> None:
     adapter = create_openai(config(server.url, api=api), KEY)
     request = ChatRequest(
-        messages=QUESTION.messages, response_schema=INSIGHTS_SCHEMA, schema_name="insights"
+        messages=QUESTION.messages, response_schema=ASK_SCHEMA, schema_name="insights"
     )
     try:
         result = await adapter.complete(request, time_left=5)
@@ -168,7 +147,7 @@ async def test_a_structured_answer_is_asked_for_by_schema_and_parsed(
         ],
     }
     body = server.requests[0].json()
-    wanted = {"name": "insights", "schema": INSIGHTS_SCHEMA, "strict": True}
+    wanted = {"name": "insights", "schema": ASK_SCHEMA, "strict": True}
     if api == "chat":
         assert body["response_format"] == {"type": "json_schema", "json_schema": wanted}
     else:
