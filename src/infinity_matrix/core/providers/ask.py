@@ -38,7 +38,7 @@ from infinity_matrix.core.providers.records import (
     RoutingRules,
     Usage,
 )
-from infinity_matrix.core.providers.routing import admits_insight, is_secret_key
+from infinity_matrix.core.providers.routing import admits_insight, admits_key
 from infinity_matrix.core.providers.service import ProviderService
 from infinity_matrix.core.retrieval.records import Candidate, RetrievalResult
 from infinity_matrix.core.retrieval.render import relevant_section
@@ -231,9 +231,7 @@ def routed(package: RetrievalResult, rules: RoutingRules) -> RetrievalResult:
 
 def _admitted(candidate: Candidate, rules: RoutingRules) -> bool:
     if candidate.type == "context":
-        if is_secret_key(candidate.ref):
-            return False
-        return not rules.prefixes or any(candidate.ref.startswith(p) for p in rules.prefixes)
+        return admits_key(rules, candidate.ref)
     if candidate.type == "insight":
         return admits_insight(rules, candidate.kind or "", ())
     return True

@@ -25,8 +25,8 @@ from infinity_matrix.core.protocol import events as ev
 from infinity_matrix.core.providers.bundles import Bundles
 from infinity_matrix.core.providers.commands import LogProviderEvent
 from infinity_matrix.core.providers.ports import ProviderCalls
-from infinity_matrix.core.providers.records import ProviderConfig, RoutingRules
-from infinity_matrix.core.providers.routing import admits_entry, is_secret_key
+from infinity_matrix.core.providers.records import ProviderConfig
+from infinity_matrix.core.providers.routing import admits_entry, admits_key
 from infinity_matrix.core.providers.service import ProviderService
 from infinity_matrix.core.sync.log import EventLog, Origin
 from infinity_matrix.errors import InfinityMatrixError
@@ -249,13 +249,6 @@ def _concerns(config: ProviderConfig, pending: _Pending) -> bool:
     if pending.insights:
         return True
     return any(
-        admits_entry(config.routing, key, kind) if kind else admits_deleted(config.routing, key)
+        admits_entry(config.routing, key, kind) if kind else admits_key(config.routing, key)
         for key, kind in pending.keys.items()
     )
-
-
-def admits_deleted(rules: RoutingRules, key: str) -> bool:
-    """Whether the deletion of ``key`` (whose kind is gone with it) concerns the provider."""
-    if is_secret_key(key):
-        return False
-    return not rules.prefixes or any(key.startswith(p) for p in rules.prefixes)

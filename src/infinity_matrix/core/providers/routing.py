@@ -84,16 +84,20 @@ def is_secret_key(key: str) -> bool:
     return any(_secret_segment(segment) for segment in key.split("/") if segment)
 
 
+def admits_key(rules: RoutingRules | None, key: str) -> bool:
+    """Whether a provider with ``rules`` receives the context entry ``key``, whatever its kind
+    (a deleted entry's, say): never a secret-looking key, and one of the prefixes if any."""
+    if is_secret_key(key):
+        return False
+    return rules is None or not rules.prefixes or any(key.startswith(p) for p in rules.prefixes)
+
+
 def admits_entry(rules: RoutingRules | None, key: str, kind: str) -> bool:
     """Whether a provider with ``rules`` receives the context entry ``key`` of ``kind``
     (``None``: no rules, everything but secrets)."""
-    if is_secret_key(key):
+    if not admits_key(rules, key):
         return False
-    if rules is None:
-        return True
-    if rules.prefixes and not any(key.startswith(p) for p in rules.prefixes):
-        return False
-    return _kind_admitted(rules.kinds, kind, lambda k: k in ENTRY_KINDS)
+    return rules is None or _kind_admitted(rules.kinds, kind, lambda k: k in ENTRY_KINDS)
 
 
 def admits_insight(rules: RoutingRules | None, kind: str, tags: Iterable[str]) -> bool:
