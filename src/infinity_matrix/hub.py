@@ -158,9 +158,7 @@ class Hub:
         )
         briefing = BriefingService(context, insights, store)
         workspaces = WorkspaceService(store, log, authorizer, identity.user_exists)
-        providers = _providers(
-            settings, database, store, log, authorizer, secret, metrics, briefing
-        )
+        providers = _providers(settings, database, log, authorizer, secret, metrics, briefing)
         flows.append(providers.flow)
         return cls(
             settings=settings,
@@ -286,7 +284,6 @@ class _Providers:
 def _providers(
     settings: Settings,
     database: Database,
-    store: SqlEventStore,
     log: EventLog,
     authorizer: Authorizer,
     secret: bytes,
@@ -319,7 +316,7 @@ def _providers(
     provider_metrics = ProviderMetrics(metrics.registry)
     caller = ResilientCaller(breakers=breakers, limiter=limiter, metrics=provider_metrics)
     runtime = ProviderRuntime(registry, service.credential, caller, last_push=service.last_push)
-    bundles = Bundles(briefing, store)
+    bundles = Bundles(briefing)
     flow = ContextFlow(
         service,
         bundles,

@@ -4,9 +4,7 @@ provider's routing rules (secret-looking keys never), at the workspace's current
 from __future__ import annotations
 
 from infinity_matrix.core.briefing import DEFAULT_BUDGET_CHARS, BriefingService
-from infinity_matrix.core.ports import EventStore
 from infinity_matrix.core.providers.records import ContextBundle, ProviderConfig
-from infinity_matrix.errors import NotFound
 from infinity_matrix.security.access import Role
 from infinity_matrix.security.principals import Principal
 
@@ -22,22 +20,18 @@ def flow_reader(workspace: str) -> Principal:
 
 
 class Bundles:
-    def __init__(self, briefing: BriefingService, store: EventStore) -> None:
+    def __init__(self, briefing: BriefingService) -> None:
         self._briefing = briefing
-        self._store = store
 
     async def for_provider(self, config: ProviderConfig) -> ContextBundle:
-        """The bundle for ``config``; raises ``NotFound`` when its workspace is gone."""
-        workspace = await self._store.get_workspace(config.workspace)
-        if workspace is None:
-            raise NotFound(f"workspace {config.workspace!r} not found", code="workspace.not_found")
+        """The bundle for ``config``, at the workspace head the briefing reflects."""
         briefing = await self._briefing.build(
             flow_reader(config.workspace),
             config.workspace,
             budget_chars=budget_chars(config),
             routing=config.routing,
         )
-        return ContextBundle(config.workspace, briefing.text, workspace.head)
+        return ContextBundle(config.workspace, briefing.text, briefing.seq)
 
 
 def budget_chars(config: ProviderConfig) -> int:
